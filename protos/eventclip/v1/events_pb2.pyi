@@ -1,0 +1,151 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.type import money_pb2 as _money_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class PosEvent(_message.Message):
+    __slots__ = ("event_id", "type", "store_id", "register_id", "operator_id", "approver_id", "amount", "transaction_id", "occurred_at", "attributes")
+    class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        TYPE_UNSPECIFIED: _ClassVar[PosEvent.Type]
+        SALE: _ClassVar[PosEvent.Type]
+        REFUND: _ClassVar[PosEvent.Type]
+        VOID: _ClassVar[PosEvent.Type]
+        NO_SALE: _ClassVar[PosEvent.Type]
+        PRICE_OVERRIDE: _ClassVar[PosEvent.Type]
+        DISCOUNT: _ClassVar[PosEvent.Type]
+    TYPE_UNSPECIFIED: PosEvent.Type
+    SALE: PosEvent.Type
+    REFUND: PosEvent.Type
+    VOID: PosEvent.Type
+    NO_SALE: PosEvent.Type
+    PRICE_OVERRIDE: PosEvent.Type
+    DISCOUNT: PosEvent.Type
+    class AttributesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    APPROVER_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    type: PosEvent.Type
+    store_id: str
+    register_id: str
+    operator_id: str
+    approver_id: str
+    amount: _money_pb2.Money
+    transaction_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    attributes: _containers.ScalarMap[str, str]
+    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[_Union[PosEvent.Type, str]] = ..., store_id: _Optional[str] = ..., register_id: _Optional[str] = ..., operator_id: _Optional[str] = ..., approver_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., transaction_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class RuleResult(_message.Message):
+    __slots__ = ("rule", "score", "reason")
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    rule: str
+    score: float
+    reason: str
+    def __init__(self, rule: _Optional[str] = ..., score: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class Assessment(_message.Message):
+    __slots__ = ("risk_score", "threshold", "results", "failed_rules")
+    RISK_SCORE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    FAILED_RULES_FIELD_NUMBER: _ClassVar[int]
+    risk_score: float
+    threshold: float
+    results: _containers.RepeatedCompositeFieldContainer[RuleResult]
+    failed_rules: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, risk_score: _Optional[float] = ..., threshold: _Optional[float] = ..., results: _Optional[_Iterable[_Union[RuleResult, _Mapping]]] = ..., failed_rules: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Alert(_message.Message):
+    __slots__ = ("id", "event_id", "store_id", "register_id", "risk_score", "reasons", "clip_ids", "occurred_at", "create_time", "event")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_ID_FIELD_NUMBER: _ClassVar[int]
+    RISK_SCORE_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    CLIP_IDS_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    event_id: str
+    store_id: str
+    register_id: str
+    risk_score: float
+    reasons: _containers.RepeatedCompositeFieldContainer[RuleResult]
+    clip_ids: _containers.RepeatedScalarFieldContainer[str]
+    occurred_at: _timestamp_pb2.Timestamp
+    create_time: _timestamp_pb2.Timestamp
+    event: PosEvent
+    def __init__(self, id: _Optional[str] = ..., event_id: _Optional[str] = ..., store_id: _Optional[str] = ..., register_id: _Optional[str] = ..., risk_score: _Optional[float] = ..., reasons: _Optional[_Iterable[_Union[RuleResult, _Mapping]]] = ..., clip_ids: _Optional[_Iterable[str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event: _Optional[_Union[PosEvent, _Mapping]] = ...) -> None: ...
+
+class SubmitEventRequest(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: PosEvent
+    def __init__(self, event: _Optional[_Union[PosEvent, _Mapping]] = ...) -> None: ...
+
+class SubmitEventResponse(_message.Message):
+    __slots__ = ("event", "assessment", "alert", "clip_ids", "replayed")
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    ASSESSMENT_FIELD_NUMBER: _ClassVar[int]
+    ALERT_FIELD_NUMBER: _ClassVar[int]
+    CLIP_IDS_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    event: PosEvent
+    assessment: Assessment
+    alert: Alert
+    clip_ids: _containers.RepeatedScalarFieldContainer[str]
+    replayed: bool
+    def __init__(self, event: _Optional[_Union[PosEvent, _Mapping]] = ..., assessment: _Optional[_Union[Assessment, _Mapping]] = ..., alert: _Optional[_Union[Alert, _Mapping]] = ..., clip_ids: _Optional[_Iterable[str]] = ..., replayed: _Optional[bool] = ...) -> None: ...
+
+class GetAlertRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ListAlertsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "store_id", "register_id")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_ID_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    store_id: str
+    register_id: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., store_id: _Optional[str] = ..., register_id: _Optional[str] = ...) -> None: ...
+
+class ListAlertsResponse(_message.Message):
+    __slots__ = ("alerts", "next_page_token")
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    alerts: _containers.RepeatedCompositeFieldContainer[Alert]
+    next_page_token: str
+    def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

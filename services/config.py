@@ -1,0 +1,232 @@
+"""Configuration: one YAML file, overridden by ``EVENTCLIP_*`` environment variables.
+
+Precedence (highest first): environment, the YAML file, built-in defaults. Nested
+keys use ``__`` in variable names, e.g. ``EVENTCLIP_SERVICES__BUFFER__PORT=6051`` or
+``EVENTCLIP_RISK_THRESHOLD=0.6``; lists and maps take JSON
+(``EVENTCLIP_CAMERAS='[{"id": "c1", "source": "rtsp://..."}]'``).
+
+With no file and no variables: one ``synthetic://`` camera ``demo`` watched by one
+register ``demo``, SQLite and clips under ``./eventclip-data``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+SOURCE_SCHEMES = ("rtsp://", "rtsps://", "file://", "synthetic://", "http://", "https://")
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the file and the bad keys."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CameraConfig(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    #: rtsp://, file:///path.mp4 (replayed live, looping), synthetic://[WxH@FPS],
+    #: http(s)://...m3u8 (HLS).
+    source: str
+    #: Ring bound in seconds of video (whole GOPs are dropped from the old end).
+    buffer_seconds: float = Field(120.0, gt=0, le=3600)
+    #: Ring bound in bytes of encoded video.
+    buffer_bytes: int = Field(512 * 1024 * 1024, gt=0)
+
+    @model_validator(mode="after")
+    def _known_scheme(self) -> CameraConfig:
+        if not self.source.startswith(SOURCE_SCHEMES):
+            raise ValueError(
+                f"source {self.source!r} must start with one of {', '.join(SOURCE_SCHEMES)}"
+            )
+        return self
+
+
+class RegisterConfig(_Strict):
+    id: str = Field(min_length=1)
+    #: Ids of the cameras that watch this register.
+    cameras: list[str] = Field(default_factory=list)
+
+
+class ClipsConfig(_Strict):
+    pre_roll_seconds: float = Field(30.0, ge=0, le=3600)
+    post_roll_seconds: float = Field(30.0, ge=0, le=3600)
+    #: Longest window a clip (or ReadWindow) may span, seconds.
+    max_seconds: float = Field(600.0, gt=0)
+    #: Attempts per clip job before it is FAILED (backoff doubles from 1 s).
+    max_attempts: int = Field(3, ge=1, le=20)
+    #: Extra wait past end_time for the post-roll to reach the buffer, seconds.
+    settle_seconds: float = Field(1.0, ge=0)
+
+
+class ServiceAddress(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(ge=0, le=65535)
+    #: Where other services reach this one; defaults to host:port.
+    address: str | None = None
+
+    @property
+    def target(self) -> str:
+        return self.address or f"{self.host}:{self.port}"
+
+    @property
+    def bind(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class ServicesConfig(_Strict):
+    buffer: ServiceAddress = ServiceAddress(port=50051)
+    events: ServiceAddress = ServiceAddress(port=50052)
+    clipper: ServiceAddress = ServiceAddress(port=50053)
+    gateway: ServiceAddress = ServiceAddress(port=8080)
+
+
+class RefundRuleConfig(_Strict):
+    """Options of the built-in ``refund_without_approval`` rule."""
+
+    #: Refunds strictly above this amount (major units, e.g. dollars) count.
+    min_amount: Decimal = Field(Decimal("100"), ge=0)
+    score: float = Field(0.5, ge=0, le=1)
+
+
+class RulesConfig(BaseModel):
+    """Options per rule plugin, keyed by plugin name; third-party keys pass through."""
+
+    model_config = ConfigDict(extra="allow")
+    refund_without_approval: RefundRuleConfig = RefundRuleConfig()
+
+    def for_plugin(self, name: str) -> dict[str, Any]:
+        """The options dict for plugin ``name`` ({} when none are set)."""
+        value = getattr(self, name, None)
+        if value is None:
+            value = (self.model_extra or {}).get(name, {})
+        return value.model_dump() if isinstance(value, BaseModel) else dict(value or {})
+
+
+def _default_cameras() -> list[CameraConfig]:
+    return [CameraConfig(id="demo", source="synthetic://", buffer_seconds=120)]
+
+
+def _default_registers() -> list[RegisterConfig]:
+    return [RegisterConfig(id="demo", cameras=["demo"])]
+
+
+_config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "eventclip_config_file", default=None
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="EVENTCLIP_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Path("eventclip-data")
+    #: SQLAlchemy URL; default ``sqlite:///<data_dir>/eventclip.db``. PostgreSQL:
+    #: ``postgresql+psycopg://user@host/db``.
+    database_url: str | None = None
+    #: Clip job queue: ``memory://`` (in-process) or ``redis://host:port/db``.
+    queue_url: str = "memory://"
+    risk_threshold: float = Field(0.4, ge=0, le=1)
+    cameras: list[CameraConfig] = Field(default_factory=_default_cameras)
+    registers: list[RegisterConfig] = Field(default_factory=_default_registers)
+    clips: ClipsConfig = ClipsConfig()
+    rules: RulesConfig = RulesConfig()
+    #: Allowlist of plugin names to load; None loads every installed plugin.
+    plugins: list[str] | None = None
+    #: Seconds a plugin hook may run before it is abandoned.
+    plugin_timeout_seconds: float = Field(2.0, gt=0)
+    services: ServicesConfig = ServicesConfig()
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        ids = [c.id for c in self.cameras]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"cameras: duplicate id(s) {', '.join(dupes)}")
+        known = set(ids)
+        for n, register in enumerate(self.registers):
+            unknown = [c for c in register.cameras if c not in known]
+            if unknown:
+                raise ValueError(
+                    f"registers.{n}.cameras: unknown camera id(s) {', '.join(unknown)}"
+                )
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'eventclip.db'}"
+
+    @property
+    def clips_dir(self) -> Path:
+        return self.data_dir / "clips"
+
+    def camera(self, camera_id: str) -> CameraConfig | None:
+        return next((c for c in self.cameras if c.id == camera_id), None)
+
+    def register(self, register_id: str) -> RegisterConfig | None:
+        return next((r for r in self.registers if r.id == register_id), None)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file.get()
+        if path is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)
+
+
+def _format_validation_error(err: ValidationError, origin: str) -> str:
+    lines = [f"invalid configuration ({origin}):"]
+    for item in err.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        lines.append(f"  {key}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Load and validate the configuration.
+
+    ``path``: YAML file (a mapping at the top level) or None for defaults plus
+    environment. ``overrides`` win over everything (used by tests).
+    Raises ConfigError naming the file, the bad key and what is wrong.
+    """
+    origin = str(path) if path else "defaults and EVENTCLIP_* environment"
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+        if data is not None and not isinstance(data, dict):
+            raise ConfigError(f"config file {path}: top level must be a mapping of keys")
+    token = _config_file.set(path)
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, origin)) from err
+    finally:
+        _config_file.reset(token)

@@ -1,0 +1,64 @@
+"""Database engine and Alembic migrations, shared by the services that own tables.
+
+Each owning service (events, clipper) keeps its SQLModel tables in its own
+``models.py`` and its own Alembic history in ``migrations/`` with its own version
+table (``alembic_version_<service>``), so the services can share one database
+(the embedded SQLite file) or use separate ones without stepping on each other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, event
+from sqlmodel import MetaData, create_engine
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine for ``sqlite:///path`` (parent directory created, WAL journal) or
+    ``postgresql+psycopg://...``. A plain ``postgresql://`` URL uses psycopg 3."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # noqa: ANN001 - DB-API types
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def upgrade(engine: Engine, migrations_dir: Path, service: str) -> None:
+    """Bring ``service``'s tables to the newest migration (``alembic upgrade head``)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir))
+    cfg.attributes["version_table"] = f"alembic_version_{service}"
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+
+
+def run_migrations(target_metadata: MetaData) -> None:
+    """Body of every service's ``migrations/env.py`` (online mode only: the
+    connection comes from ``upgrade``)."""
+    from alembic import context
+
+    config = context.config
+    context.configure(
+        connection=config.attributes["connection"],
+        target_metadata=target_metadata,
+        version_table=config.attributes.get("version_table", "alembic_version"),
+        render_as_batch=True,  # SQLite ALTER TABLE support
+    )
+    with context.begin_transaction():
+        context.run_migrations()

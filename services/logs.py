@@ -1,0 +1,34 @@
+"""Structured logging: JSON lines (python-json-logger) or plain text on a TTY.
+
+``EVENTCLIP_LOG_FORMAT=json|text`` forces one; extra fields given with
+``log.info("...", extra={...})`` appear as JSON keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from pythonjsonlogger.json import JsonFormatter
+
+
+def setup_logging(level: str = "INFO") -> None:
+    fmt = os.environ.get("EVENTCLIP_LOG_FORMAT") or ("text" if sys.stderr.isatty() else "json")
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # FFmpeg's own log callback serialises threads (PyAV docs); keep it off.
+    import av.logging
+
+    av.logging.set_level(None)

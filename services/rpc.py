@@ -1,0 +1,110 @@
+"""gRPC plumbing shared by the services: servers with health, reflection and
+tracing; traced client channels; domain errors -> status codes."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
+
+from eventclip.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+#: Largest message either side accepts. ReadWindow batches stay <= 1 MiB, but a
+#: single 4K keyframe can exceed gRPC's 4 MiB default.
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One servicer to mount: ``add(servicer, server)`` from the *_pb2_grpc module
+    and the fully-qualified service name (e.g. ``eventclip.v1.BufferService``)."""
+
+    add: Callable[[Any, grpc.aio.Server], None]
+    servicer: Any
+    full_name: str
+
+
+async def start_server(
+    bind: str, registrations: Sequence[Registration]
+) -> tuple[grpc.aio.Server, int]:
+    """Start an asyncio gRPC server on ``bind`` ("host:port", port 0 = any free).
+
+    Mounts the servicers plus ``grpc.health.v1`` (SERVING for each service name
+    and for "") and server reflection. Returns the server and the bound port.
+    Raises RuntimeError when the port cannot be bound.
+    """
+    server = grpc.aio.server(interceptors=[aio_server_interceptor()], options=CHANNEL_OPTIONS)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [r.full_name for r in registrations]
+    for r in registrations:
+        r.add(r.servicer, server)
+    reflection.enable_server_reflection(
+        [*names, reflection.SERVICE_NAME, health.SERVICE_NAME], server
+    )
+    try:
+        port = server.add_insecure_port(bind)
+    except RuntimeError as err:
+        raise RuntimeError(f"cannot listen on {bind}: {err}") from err
+    await server.start()
+    for name in [*names, ""]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, port
+
+
+def open_channel(target: str) -> grpc.aio.Channel:
+    """A traced asyncio channel to another service ("host:port")."""
+    return grpc.aio.insecure_channel(
+        target, options=CHANNEL_OPTIONS, interceptors=aio_client_interceptors()
+    )
+
+
+def grpc_method(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a servicer method (coroutine or async generator) so that a
+    ServiceError aborts the call with its status code and message, and any other
+    exception is logged and aborts with INTERNAL instead of killing the stream."""
+
+    if inspect.isasyncgenfunction(func):
+
+        @functools.wraps(func)
+        async def stream(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                async for item in func(self, request, context):
+                    yield item
+            except ServiceError as err:
+                await context.abort(err.code, str(err))
+            except Exception as err:  # noqa: BLE001 - the service must keep serving
+                if isinstance(err, grpc.aio.AbortError):
+                    raise
+                log.exception("%s failed", func.__qualname__)
+                await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {err}")
+
+        return stream
+
+    @functools.wraps(func)
+    async def unary(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await func(self, request, context)
+        except ServiceError as err:
+            await context.abort(err.code, str(err))
+        except grpc.aio.AbortError:
+            raise
+        except Exception as err:  # noqa: BLE001
+            log.exception("%s failed", func.__qualname__)
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {err}")
+
+    return unary
