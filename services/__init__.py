@@ -18,4 +18,4 @@ PROJECT_NAME = "eventclip"
 
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
-__all__ = ["PROJECT_NAME", "hookimpl", "__version__"]
+__all__ = ["PROJECT_NAME", "__version__", "hookimpl"]

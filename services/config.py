@@ -98,7 +98,7 @@ class RefundRuleConfig(_Strict):
     """Options of the built-in ``refund_without_approval`` rule."""
 
     #: Refunds strictly above this amount (major units, e.g. dollars) count.
-    min_amount: Decimal = Field(Decimal("100"), ge=0)
+    min_amount: Decimal = Field(Decimal(100), ge=0)
     score: float = Field(0.5, ge=0, le=1)
 
 

@@ -8,14 +8,13 @@ import inspect
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
+from eventclip.errors import ServiceError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
-
-from eventclip.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +86,7 @@ def grpc_method(func: Callable[..., Any]) -> Callable[..., Any]:
                     yield item
             except ServiceError as err:
                 await context.abort(err.code, str(err))
-            except Exception as err:  # noqa: BLE001 - the service must keep serving
+            except Exception as err:
                 if isinstance(err, grpc.aio.AbortError):
                     raise
                 log.exception("%s failed", func.__qualname__)
@@ -103,8 +102,22 @@ def grpc_method(func: Callable[..., Any]) -> Callable[..., Any]:
             await context.abort(err.code, str(err))
         except grpc.aio.AbortError:
             raise
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             log.exception("%s failed", func.__qualname__)
             await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {err}")
 
     return unary
+
+
+class RunningService(Protocol):
+    """What every service's ``start(settings)`` returns (see eventclip.app)."""
+
+    #: "buffer", "events", "clipper" or "gateway".
+    name: str
+    #: The port actually bound (differs from config when config says 0).
+    port: int
+
+    async def stop(self, grace: float) -> None:
+        """Stop accepting work, let in-flight RPCs and jobs finish for up to
+        ``grace`` seconds, then cancel what is left and release resources."""
+        ...

@@ -1,0 +1,61 @@
+"""Fixtures shared by every test package: databases, ports, real media."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+REPO = Path(__file__).resolve().parent.parent
+#: ../shared beside the checkout (CI has it; a bare clone may not).
+SHARED = REPO.parent / "shared"
+STREET_BIKES = SHARED / "media" / "street-bikes-640x272-25fps.mp4"
+
+#: The PostgreSQL that CI and developer machines run (trust auth, database test).
+POSTGRES_URL = os.environ.get(
+    "EVENTCLIP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def street_bikes() -> Path:
+    """The real street recording from ../shared/media (skips with a reason when
+    ../shared is absent, as in a bare clone; CI always has it)."""
+    if not STREET_BIKES.is_file():
+        pytest.skip(f"{STREET_BIKES} not present (../shared/media is not beside this checkout)")
+    return STREET_BIKES
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL on SQLite (a fresh file) and on the real PostgreSQL (a fresh
+    schema, dropped afterwards). PostgreSQL not answering is a failure, not a skip."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'eventclip.db'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    except sqlalchemy.exc.OperationalError as err:
+        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is not reachable: {err}")
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
