@@ -1,0 +1,27 @@
+"""The repository's promises to a new user: README commands and CI agree."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import REPO
+
+
+def _fenced_commands(text: str, marker: str) -> str:
+    """The first command of the fenced block that follows the HTML comment ``marker``."""
+    match = re.search(rf"<!-- {marker} -->\s*```(?:bash|sh)?\n(.+?)\n", text)
+    assert match, f"README.md has no fenced command after <!-- {marker} -->"
+    return match.group(1).strip()
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    readme = (REPO / "README.md").read_text()
+    command = _fenced_commands(readme, "test-command")
+    ci = (REPO / ".ci" / "run").read_text()
+    assert command in ci.splitlines(), f".ci/run must run the README test command: {command}"
+
+
+def test_readme_has_an_install_and_run_command() -> None:
+    readme = (REPO / "README.md").read_text()
+    command = _fenced_commands(readme, "run-command")
+    assert "pip install" in command and "eventclip run" in command
