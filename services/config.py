@@ -87,11 +87,29 @@ class ServiceAddress(_Strict):
         return f"{self.host}:{self.port}"
 
 
+# One class per service so each keeps its default port when the environment
+# overrides only another key (EVENTCLIP_SERVICES__BUFFER__HOST=0.0.0.0).
+class BufferAddress(ServiceAddress):
+    port: int = Field(50051, ge=0, le=65535)
+
+
+class EventsAddress(ServiceAddress):
+    port: int = Field(50052, ge=0, le=65535)
+
+
+class ClipperAddress(ServiceAddress):
+    port: int = Field(50053, ge=0, le=65535)
+
+
+class GatewayAddress(ServiceAddress):
+    port: int = Field(8080, ge=0, le=65535)
+
+
 class ServicesConfig(_Strict):
-    buffer: ServiceAddress = ServiceAddress(port=50051)
-    events: ServiceAddress = ServiceAddress(port=50052)
-    clipper: ServiceAddress = ServiceAddress(port=50053)
-    gateway: ServiceAddress = ServiceAddress(port=8080)
+    buffer: BufferAddress = BufferAddress()
+    events: EventsAddress = EventsAddress()
+    clipper: ClipperAddress = ClipperAddress()
+    gateway: GatewayAddress = GatewayAddress()
 
 
 class RefundRuleConfig(_Strict):
