@@ -1,0 +1,243 @@
+"""The plugin manager: which plugins load, and how their hooks are called safely.
+
+Built-in rules are plugins like any third party's: they are listed in
+``DEFAULT_PLUGINS`` and registered under their module's short name; pip-installed
+plugins come from the ``eventclip`` entry-point group and are registered under the
+entry point's name. That name is what the allowlist (``settings.plugins``, env
+``EVENTCLIP_PLUGINS='["refund_without_approval"]'``) and the options
+(``rules: <name>:``) refer to.
+
+Every hook implementation is called on its own (not through pluggy's combined
+call) so that one that raises, hangs or returns nonsense is logged, counted and
+reported, while the others still run: see ``PluginRunner``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextvars
+import functools
+import importlib
+import importlib.metadata
+import inspect
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+from opentelemetry import metrics
+
+from eventclip import PROJECT_NAME
+from eventclip.config import ConfigError
+from eventclip.events import hookspecs
+from eventclip.events.types import PosEvent, RiskScore
+
+log = logging.getLogger(__name__)
+
+#: Built-in plugins (module names), registered under the last dotted component.
+DEFAULT_PLUGINS: tuple[str, ...] = ("eventclip.plugins.refund_without_approval",)
+
+#: Entry-point group that pip-installed plugins (``eventclip-<name>``) declare.
+ENTRY_POINT_GROUP = PROJECT_NAME
+
+#: Timed-out calls of one plugin that may still be running in threads before the
+#: plugin is skipped (reported failed at once) until some of them return: a sync
+#: plugin stuck forever must not use up the thread pool the others need.
+MAX_ABANDONED_CALLS = 4
+
+_meter = metrics.get_meter(__name__)
+_failure_metric = _meter.create_counter(
+    "eventclip.plugin.failures",
+    unit="{failure}",
+    description="Plugin hook calls that raised, timed out or returned an invalid value",
+)
+
+
+class PluginLoadError(ConfigError):
+    """A plugin could not be imported or does not match the hook specifications."""
+
+
+def create_plugin_manager(allowlist: Sequence[str] | None = None) -> pluggy.PluginManager:
+    """A PluginManager with the hookspecs, the built-in plugins and the installed
+    ones (entry-point group ``eventclip``), restricted to ``allowlist`` when given
+    (None loads everything installed; [] loads nothing).
+
+    Raises PluginLoadError (a ConfigError) when an allowlisted name is neither
+    built in nor installed, or a plugin fails to import or to validate
+    (``pm.check_pending()``: an implementation of a hook that does not exist).
+    """
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    allowed = None if allowlist is None else set(allowlist)
+    builtin = {module.rsplit(".", 1)[-1]: module for module in DEFAULT_PLUGINS}
+    installed = sorted({ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)})
+    if allowed is not None:
+        unknown = sorted(allowed - builtin.keys() - set(installed))
+        if unknown:
+            known = ", ".join(sorted({*builtin, *installed})) or "none"
+            raise PluginLoadError(
+                f"plugins: unknown plugin(s) {', '.join(unknown)}; known: {known}"
+            )
+    for name, module in builtin.items():
+        if allowed is None or name in allowed:
+            _load(name, lambda module=module, name=name: pm.register(_import(module), name=name))
+    for name in installed:
+        if name in builtin:
+            log.warning("installed plugin %r ignored: a built-in plugin has that name", name)
+        elif allowed is None or name in allowed:
+            # One name at a time so an error names the plugin that caused it.
+            _load(name, functools.partial(pm.load_setuptools_entrypoints, ENTRY_POINT_GROUP, name))
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as err:
+        raise PluginLoadError(f"plugin {err.plugin!r} is invalid: {err}") from err
+    log.info("plugins loaded: %s", ", ".join(plugin_names(pm)) or "none")
+    return pm
+
+
+def _import(module: str) -> Any:
+    return importlib.import_module(module)
+
+
+def _load(name: str, load: Callable[[], object]) -> None:
+    try:
+        load()
+    except Exception as err:
+        raise PluginLoadError(
+            f"plugin {name!r} failed to load: {err!r}; fix or uninstall it, or leave it "
+            f"out of the `plugins` allowlist (EVENTCLIP_PLUGINS)"
+        ) from err
+
+
+def plugin_names(pm: pluggy.PluginManager) -> list[str]:
+    """Names of the registered plugins (hookspec module excluded), sorted."""
+    return sorted(name for name, plugin in pm.list_name_plugin() if plugin is not hookspecs)
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A hook implementation that raised, timed out or returned an invalid value."""
+
+    plugin: str
+    error: str
+
+
+@dataclass(frozen=True)
+class PluginScores:
+    """What ``PluginRunner.score_event`` gathered: (plugin, score) for every plugin
+    that returned one, in hook call order, and the plugins that failed."""
+
+    scores: list[tuple[str, RiskScore]]
+    failures: list[PluginFailure]
+
+
+class PluginRunner:
+    """Calls each hook implementation separately with a time limit.
+
+    A coroutine-function implementation runs on the event loop; any other runs in
+    a thread of its own pool (so a stuck plugin never starves the database calls
+    in the default executor), and an awaitable it returns is awaited on the loop.
+    The whole call, thread and awaitable together, gets ``timeout`` seconds.
+    Failures are logged, counted per plugin (``failure_counts`` and the OTel
+    counter ``eventclip.plugin.failures``) and returned, never raised.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager, timeout: float, max_threads: int = 8) -> None:
+        self.pm = pm
+        self.timeout = timeout
+        self.failure_counts: collections.Counter[str] = collections.Counter()
+        self._abandoned: collections.Counter[str] = collections.Counter()
+        self._executor = ThreadPoolExecutor(max_threads, thread_name_prefix="eventclip-plugin")
+
+    def close(self) -> None:
+        """Release the thread pool without waiting for stuck plugin threads."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def score_event(
+        self, event: PosEvent, options_for: Callable[[str], Mapping[str, Any]]
+    ) -> PluginScores:
+        """Every ``score_event`` implementation's RiskScore for ``event``;
+        ``options_for(plugin_name)`` gives each plugin its options (a fresh copy
+        per call, so one call cannot change the next one's)."""
+        impls = self.pm.hook.score_event.get_hookimpls()
+        outcomes = await asyncio.gather(
+            *(
+                self._call(impl, event=event, options=dict(options_for(impl.plugin_name)))
+                for impl in impls
+            )
+        )
+        scores: list[tuple[str, RiskScore]] = []
+        failures: list[PluginFailure] = []
+        for impl, outcome in zip(impls, outcomes, strict=True):
+            if isinstance(outcome, PluginFailure):
+                failures.append(outcome)
+            elif outcome is None:
+                continue
+            elif isinstance(outcome, RiskScore):
+                try:
+                    # Re-validate: the dataclass can be bypassed (object.__setattr__).
+                    scores.append((impl.plugin_name, RiskScore(outcome.score, outcome.reason)))
+                except ValueError as err:
+                    failures.append(self._failed(impl.plugin_name, f"invalid RiskScore: {err}"))
+            else:
+                failures.append(
+                    self._failed(
+                        impl.plugin_name,
+                        f"returned {type(outcome).__name__} {outcome!r}; "
+                        "expected eventclip.events.types.RiskScore or None",
+                    )
+                )
+        return PluginScores(scores, failures)
+
+    async def _call(self, impl: pluggy.HookImpl, **kwargs: Any) -> Any:
+        """The implementation's return value, or a PluginFailure."""
+        name = impl.plugin_name
+        if self._abandoned[name] >= MAX_ABANDONED_CALLS:
+            return self._failed(name, f"skipped: {self._abandoned[name]} earlier calls still hung")
+        args = {arg: kwargs[arg] for arg in impl.argnames}
+        deadline = time.monotonic() + self.timeout
+        try:
+            if inspect.iscoroutinefunction(impl.function):
+                result: Any = impl.function(**args)
+            else:
+                result = await self._in_thread(name, impl.function, args, deadline)
+            if inspect.isawaitable(result):
+                result = await asyncio.wait_for(result, max(0.0, deadline - time.monotonic()))
+            return result
+        except TimeoutError:
+            return self._failed(name, f"timed out after {self.timeout:g} s")
+        except Exception as err:
+            log.exception("plugin %r raised in %s", name, impl.function.__qualname__)
+            return self._failed(name, f"raised {err!r}", logged=True)
+
+    async def _in_thread(
+        self, name: str, function: Callable[..., Any], args: dict[str, Any], deadline: float
+    ) -> Any:
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()  # keeps the current trace span in the thread
+        future = loop.run_in_executor(
+            self._executor, functools.partial(context.run, function, **args)
+        )
+        try:
+            # shield: on timeout the thread cannot be stopped; count it until it returns.
+            return await asyncio.wait_for(asyncio.shield(future), deadline - time.monotonic())
+        except TimeoutError:
+            self._abandoned[name] += 1
+            future.add_done_callback(functools.partial(self._returned, name))
+            raise
+
+    def _returned(self, name: str, future: asyncio.Future[Any]) -> None:
+        self._abandoned[name] -= 1
+        if not future.cancelled() and future.exception() is not None:
+            log.warning("plugin %r raised after its timeout: %r", name, future.exception())
+
+    def _failed(self, name: str, error: str, *, logged: bool = False) -> PluginFailure:
+        if not logged:
+            log.warning("plugin %r failed: %s", name, error)
+        self.failure_counts[name] += 1
+        _failure_metric.add(1, {"plugin": name})
+        return PluginFailure(name, error)

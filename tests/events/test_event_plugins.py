@@ -1,0 +1,258 @@
+"""The plugin manager: loading (built-ins, entry points, allowlist) and isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pluggy
+import pytest
+
+from eventclip import hookimpl
+from eventclip.events.plugins import (
+    DEFAULT_PLUGINS,
+    PluginLoadError,
+    PluginRunner,
+    create_plugin_manager,
+    plugin_names,
+)
+from eventclip.events.types import RiskScore
+
+from .conftest import make_event
+
+BUILTIN = "refund_without_approval"
+
+
+def no_options(name: str) -> dict:
+    return {}
+
+
+class Raises:
+    @hookimpl
+    def score_event(self, event, options):
+        raise RuntimeError("rule bug")
+
+
+class Hangs:
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    @hookimpl
+    def score_event(self, event, options):
+        self.release.wait(30)  # a stuck sync call: only a thread can hold it
+        return RiskScore(1.0, "too late")
+
+
+class HangsAsync:
+    @hookimpl
+    async def score_event(self, event, options):
+        await asyncio.sleep(30)
+
+
+class ReturnsAwaitable:
+    """A sync implementation returning an awaitable (llm/Datasette style)."""
+
+    @hookimpl
+    def score_event(self, event, options):
+        async def inner() -> RiskScore:
+            await asyncio.sleep(0)
+            return RiskScore(0.2, f"awaited {event.type} with {options.get('x')}")
+
+        return inner()
+
+
+class AsyncDef:
+    @hookimpl
+    async def score_event(self, event):  # may take a subset of the arguments
+        return RiskScore(0.1, "async def")
+
+
+class OutOfRange:
+    @hookimpl
+    def score_event(self, event, options):
+        bad = RiskScore(0.5, "ok")
+        object.__setattr__(bad, "score", 7.0)
+        return bad
+
+
+class WrongType:
+    @hookimpl
+    def score_event(self, event, options):
+        return 0.9
+
+
+@pytest.fixture
+def pm() -> pluggy.PluginManager:
+    return create_plugin_manager()
+
+
+@pytest.fixture
+def throwaway(pm: pluggy.PluginManager) -> Iterator[dict[str, object]]:
+    plugins: dict[str, object] = {
+        "raises": Raises(),
+        "hangs": Hangs(),
+        "hangs_async": HangsAsync(),
+        "awaitable": ReturnsAwaitable(),
+        "async_def": AsyncDef(),
+        "out_of_range": OutOfRange(),
+        "wrong_type": WrongType(),
+    }
+    for name, plugin in plugins.items():
+        pm.register(plugin, name=name)
+    try:
+        yield plugins
+    finally:
+        plugins["hangs"].release.set()  # type: ignore[attr-defined]
+        for name in plugins:
+            pm.unregister(name=name)
+
+
+def test_builtins_are_registered_as_plugins(pm: pluggy.PluginManager) -> None:
+    assert DEFAULT_PLUGINS == ("eventclip.plugins.refund_without_approval",)
+    assert BUILTIN in plugin_names(pm)
+
+
+async def test_failing_plugins_are_isolated_and_reported(
+    pm: pluggy.PluginManager, throwaway: dict[str, object]
+) -> None:
+    runner = PluginRunner(pm, timeout=0.3)
+    try:
+        options = {BUILTIN: {"min_amount": "100", "score": 0.5}, "awaitable": {"x": 1}}
+        started = asyncio.get_running_loop().time()
+        outcome = await runner.score_event(make_event(), lambda name: options.get(name, {}))
+        elapsed = asyncio.get_running_loop().time() - started
+    finally:
+        runner.close()
+    scores = dict(outcome.scores)
+    assert scores == {
+        BUILTIN: RiskScore(0.5, "refund of USD 500.00 without manager approval (over 100)"),
+        "awaitable": RiskScore(0.2, "awaited REFUND with 1"),
+        "async_def": RiskScore(0.1, "async def"),
+    }
+    failed = {f.plugin: f.error for f in outcome.failures}
+    assert set(failed) == {"raises", "hangs", "hangs_async", "out_of_range", "wrong_type"}
+    assert "rule bug" in failed["raises"]
+    assert failed["hangs"] == failed["hangs_async"] == "timed out after 0.3 s"
+    assert "score must be in [0, 1]" in failed["out_of_range"]
+    assert "returned float 0.9" in failed["wrong_type"]
+    assert elapsed < 2, "all plugins run concurrently under one timeout"
+    assert runner.failure_counts["raises"] == 1
+
+
+async def test_a_plugin_stuck_in_threads_is_skipped_not_queued(
+    pm: pluggy.PluginManager, throwaway: dict[str, object]
+) -> None:
+    runner = PluginRunner(pm, timeout=0.05, max_threads=8)
+    try:
+        for _ in range(6):
+            outcome = await runner.score_event(make_event(), no_options)
+        failed = {f.plugin: f.error for f in outcome.failures}
+        assert failed["hangs"].startswith("skipped: 4 earlier calls still hung")
+        assert runner.failure_counts["hangs"] == 6
+        # Threads are left for the others: the built-in still scores every time.
+        assert BUILTIN not in failed
+        throwaway["hangs"].release.set()  # type: ignore[attr-defined]
+        await asyncio.sleep(0.1)
+        outcome = await runner.score_event(make_event(), no_options)
+        assert "hangs" in dict(outcome.scores)
+    finally:
+        runner.close()
+
+
+def test_allowlist_limits_what_loads() -> None:
+    assert plugin_names(create_plugin_manager([])) == []
+    assert plugin_names(create_plugin_manager([BUILTIN])) == [BUILTIN]
+
+
+def test_allowlist_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from eventclip.config import load_settings
+
+    monkeypatch.setenv("EVENTCLIP_PLUGINS", "[]")
+    assert plugin_names(create_plugin_manager(load_settings().plugins)) == []
+
+
+def test_unknown_allowlisted_plugin_is_a_config_error() -> None:
+    with pytest.raises(PluginLoadError, match=f"unknown plugin.*nope; known: .*{BUILTIN}"):
+        create_plugin_manager(["nope", BUILTIN])
+
+
+def write_distribution(site: Path, name: str, module_source: str) -> None:
+    """An installed distribution `eventclip-<name>` as pip leaves it: the module
+    and a .dist-info with METADATA and entry_points.txt (group `eventclip`)."""
+    module = f"eventclip_{name}"
+    (site / f"{module}.py").write_text(textwrap.dedent(module_source))
+    info = site / f"eventclip_{name}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: eventclip-{name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[eventclip]\n{name} = {module}\n")
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    before = set(sys.modules)
+    try:
+        yield site
+    finally:
+        for name in set(sys.modules) - before:
+            if name.startswith("eventclip_"):
+                del sys.modules[name]
+
+
+async def test_entry_point_plugins_load_and_score(site: Path) -> None:
+    write_distribution(
+        site,
+        "nosale",
+        """
+        from eventclip import hookimpl
+        from eventclip.events.types import RiskScore
+
+        @hookimpl
+        def score_event(event, options):
+            if event.type == "NO_SALE":
+                return RiskScore(options.get("score", 0.3), "drawer opened without a sale")
+        """,
+    )
+    pm = create_plugin_manager()
+    assert plugin_names(pm) == ["nosale", BUILTIN]
+    assert [dist.metadata["Name"] for _, dist in pm.list_plugin_distinfo()] == ["eventclip-nosale"]
+    runner = PluginRunner(pm, timeout=1)
+    try:
+        outcome = await runner.score_event(
+            make_event(type="NO_SALE", amount=None, currency=None),
+            lambda name: {"score": 0.35} if name == "nosale" else {},
+        )
+    finally:
+        runner.close()
+    assert outcome.scores == [("nosale", RiskScore(0.35, "drawer opened without a sale"))]
+    # The allowlist keeps installed plugins out too.
+    assert plugin_names(create_plugin_manager([BUILTIN])) == [BUILTIN]
+
+
+def test_plugin_that_fails_to_import_names_itself(site: Path) -> None:
+    write_distribution(site, "broken", "raise ImportError('missing dependency foo')\n")
+    with pytest.raises(PluginLoadError, match=r"'broken' failed to load.*missing dependency foo"):
+        create_plugin_manager()
+    assert plugin_names(create_plugin_manager([BUILTIN])) == [BUILTIN]
+
+
+def test_implementation_of_an_unknown_hook_fails_check_pending(site: Path) -> None:
+    write_distribution(
+        site,
+        "typo",
+        """
+        from eventclip import hookimpl
+
+        @hookimpl
+        def score_evnt(event, options):
+            return None
+        """,
+    )
+    with pytest.raises(PluginLoadError, match=r"typo.*score_evnt"):
+        create_plugin_manager()
