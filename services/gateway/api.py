@@ -1,0 +1,355 @@
+"""REST routes under /api/v1: proto3 JSON over the backends' gRPC methods."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from eventclip.gateway.backends import UNARY_TIMEOUT_SECONDS, Backends
+from eventclip.gateway.errors import backend_errors
+from eventclip.gateway.media import media_response
+from eventclip.gateway.openapi import error_responses, json_content, schema_ref
+from eventclip.gateway.protojson import parse, read_json, to_json
+from eventclip.timeutil import to_duration, to_timestamp
+from eventclip.v1 import buffer_pb2, clips_pb2, events_pb2
+
+PREFIX = "/api/v1"
+#: OpenAPI component for a Clip plus its links (see clip_resource).
+CLIP_RESOURCE = "ClipResource"
+
+router = APIRouter(prefix=PREFIX)
+
+
+def _backends(request: Request) -> Backends:
+    return request.app.state.backends
+
+
+Clients = Annotated[Backends, Depends(_backends)]
+PageSize = Annotated[
+    int, Query(alias="pageSize", ge=0, le=1000, description="At most this many (0 = default 50)")
+]
+PageToken = Annotated[
+    str, Query(alias="pageToken", description="nextPageToken of the previous page")
+]
+
+
+def clip_resource(clip: clips_pb2.Clip) -> dict[str, Any]:
+    """A Clip in proto3 JSON plus ``links`` to itself and its media (the media
+    links answer 412 until the clip is READY)."""
+    base = f"{PREFIX}/clips/{clip.id}"
+    return {
+        **to_json(clip),
+        "links": {"self": base, "video": f"{base}/video", "thumbnail": f"{base}/thumbnail"},
+    }
+
+
+# --- events and alerts -------------------------------------------------------
+
+_EVENT_EXAMPLE = {
+    "eventId": "e1",
+    "type": "REFUND",
+    "storeId": "s1",
+    "registerId": "demo",
+    "operatorId": "op7",
+    "amount": {"currencyCode": "USD", "units": "500", "nanos": 0},
+    "transactionId": "t1",
+    "occurredAt": "2026-11-21T15:00:00Z",
+}
+
+
+@router.post(
+    "/events",
+    summary="Submit a POS event",
+    description=(
+        "Scores the event with the rule plugins (EventService.SubmitEvent). At or over "
+        "the risk threshold an alert is raised and a clip is requested from every camera "
+        "of the register. Idempotent by `eventId`: a retry answers **200** with the first "
+        "result and `replayed: true`; a new event answers **201** (with `Location` of the "
+        "alert when one was raised)."
+    ),
+    status_code=201,
+    response_class=JSONResponse,
+    responses={
+        201: json_content(
+            schema_ref("eventclip.v1.SubmitEventResponse"), "Scored (and alerted on) first time"
+        ),
+        200: json_content(
+            schema_ref("eventclip.v1.SubmitEventResponse"), "A retry: the first result"
+        ),
+        **error_responses(400, 404, 409, 503, 504),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": schema_ref("eventclip.v1.PosEvent"),
+                    "example": _EVENT_EXAMPLE,
+                }
+            },
+        }
+    },
+)
+async def submit_event(request: Request, clients: Clients) -> JSONResponse:
+    # The body is parsed by json_format, not pydantic: the proto is the schema.
+    event = parse(await read_json(request), events_pb2.PosEvent)
+    with backend_errors("events"):
+        reply = await clients.events.SubmitEvent(
+            events_pb2.SubmitEventRequest(event=event), timeout=UNARY_TIMEOUT_SECONDS
+        )
+    headers = {"Location": f"{PREFIX}/alerts/{reply.alert.id}"} if reply.alert.id else None
+    return JSONResponse(to_json(reply), status_code=200 if reply.replayed else 201, headers=headers)
+
+
+@router.get(
+    "/alerts",
+    summary="List alerts, newest first",
+    response_class=JSONResponse,
+    responses={
+        200: json_content(schema_ref("eventclip.v1.ListAlertsResponse"), "A page of alerts"),
+        **error_responses(400, 503, 504),
+    },
+)
+async def list_alerts(
+    clients: Clients,
+    page_size: PageSize = 0,
+    page_token: PageToken = "",
+    store_id: Annotated[str, Query(alias="storeId")] = "",
+    register_id: Annotated[str, Query(alias="registerId")] = "",
+) -> JSONResponse:
+    request = events_pb2.ListAlertsRequest(
+        page_size=page_size, page_token=page_token, store_id=store_id, register_id=register_id
+    )
+    with backend_errors("events"):
+        reply = await clients.events.ListAlerts(request, timeout=UNARY_TIMEOUT_SECONDS)
+    return JSONResponse(to_json(reply))
+
+
+@router.get(
+    "/alerts/{alert_id}",
+    summary="Get one alert",
+    response_class=JSONResponse,
+    responses={
+        200: json_content(schema_ref("eventclip.v1.Alert"), "The alert with its reasons"),
+        **error_responses(404, 503, 504),
+    },
+)
+async def get_alert(alert_id: str, clients: Clients) -> JSONResponse:
+    with backend_errors("events"):
+        alert = await clients.events.GetAlert(
+            events_pb2.GetAlertRequest(id=alert_id), timeout=UNARY_TIMEOUT_SECONDS
+        )
+    return JSONResponse(to_json(alert))
+
+
+# --- cameras -----------------------------------------------------------------
+
+
+@router.get(
+    "/cameras",
+    summary="List cameras with their live buffer status",
+    response_class=JSONResponse,
+    responses={
+        200: json_content(schema_ref("eventclip.v1.ListCamerasResponse"), "Every camera"),
+        **error_responses(503, 504),
+    },
+)
+async def list_cameras(clients: Clients) -> JSONResponse:
+    with backend_errors("buffer"):
+        reply = await clients.buffer.ListCameras(
+            buffer_pb2.ListCamerasRequest(), timeout=UNARY_TIMEOUT_SECONDS
+        )
+    return JSONResponse(to_json(reply))
+
+
+@router.get(
+    "/cameras/{camera_id}",
+    summary="Get one camera",
+    response_class=JSONResponse,
+    responses={
+        200: json_content(schema_ref("eventclip.v1.Camera"), "The camera"),
+        **error_responses(404, 503, 504),
+    },
+)
+async def get_camera(camera_id: str, clients: Clients) -> JSONResponse:
+    with backend_errors("buffer"):
+        camera = await clients.buffer.GetCamera(
+            buffer_pb2.GetCameraRequest(id=camera_id), timeout=UNARY_TIMEOUT_SECONDS
+        )
+    return JSONResponse(to_json(camera))
+
+
+# --- clips -------------------------------------------------------------------
+
+
+class ManualClipRequest(BaseModel):
+    """A clip of one camera around a moment, asked for by a person."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "cameraId": "demo",
+                    "timestamp": "2026-11-21T15:00:00Z",
+                    "preRollSeconds": 10,
+                    "postRollSeconds": 10,
+                }
+            ]
+        },
+    )
+
+    camera_id: str = Field(min_length=1, description="Camera id")
+    timestamp: AwareDatetime = Field(description="The moment of interest, RFC 3339 with offset")
+    pre_roll_seconds: float | None = Field(
+        None, ge=0, description="Seconds before `timestamp`; the configured default when absent"
+    )
+    post_roll_seconds: float | None = Field(
+        None, ge=0, description="Seconds after `timestamp`; the configured default when absent"
+    )
+    request_id: str | None = Field(
+        None, description="Idempotency key: a retry with the same key returns the same clip"
+    )
+
+    def to_proto(self) -> clips_pb2.CreateClipRequest:
+        request = clips_pb2.CreateClipRequest(
+            camera_id=self.camera_id,
+            event_time=to_timestamp(self.timestamp),
+            request_id=self.request_id or "",
+        )
+        # Unset rolls stay unset so the clipper applies its configured defaults.
+        if self.pre_roll_seconds is not None:
+            request.pre_roll.CopyFrom(to_duration(self.pre_roll_seconds))
+        if self.post_roll_seconds is not None:
+            request.post_roll.CopyFrom(to_duration(self.post_roll_seconds))
+        return request
+
+
+@router.post(
+    "/clips",
+    summary="Request a clip manually",
+    description=(
+        "ClipService.CreateClip for `timestamp - preRollSeconds .. timestamp + "
+        "postRollSeconds`. Answers **202** at once with the clip PENDING; poll "
+        "`links.self` until `state` is READY (or FAILED, see `failureReason`)."
+    ),
+    status_code=202,
+    response_class=JSONResponse,
+    responses={
+        202: json_content(schema_ref(CLIP_RESOURCE), "The clip, PENDING"),
+        **error_responses(400, 404, 503, 504),
+    },
+)
+async def create_clip(body: ManualClipRequest, clients: Clients) -> JSONResponse:
+    with backend_errors("clipper"):
+        clip = await clients.clips.CreateClip(body.to_proto(), timeout=UNARY_TIMEOUT_SECONDS)
+    return JSONResponse(
+        clip_resource(clip), status_code=202, headers={"Location": f"{PREFIX}/clips/{clip.id}"}
+    )
+
+
+@router.get(
+    "/clips",
+    summary="List clips, newest first",
+    response_class=JSONResponse,
+    responses={
+        200: json_content(
+            {
+                "type": "object",
+                "properties": {
+                    "clips": {"type": "array", "items": schema_ref(CLIP_RESOURCE)},
+                    "nextPageToken": {"type": "string"},
+                },
+            },
+            "A page of clips",
+        ),
+        **error_responses(400, 503, 504),
+    },
+)
+async def list_clips(
+    clients: Clients,
+    camera_id: Annotated[str, Query(alias="cameraId")] = "",
+    event_id: Annotated[str, Query(alias="eventId")] = "",
+    alert_id: Annotated[str, Query(alias="alertId")] = "",
+    page_size: PageSize = 0,
+    page_token: PageToken = "",
+) -> JSONResponse:
+    request = clips_pb2.ListClipsRequest(
+        page_size=page_size,
+        page_token=page_token,
+        camera_id=camera_id,
+        event_id=event_id,
+        alert_id=alert_id,
+    )
+    with backend_errors("clipper"):
+        reply = await clients.clips.ListClips(request, timeout=UNARY_TIMEOUT_SECONDS)
+    return JSONResponse(
+        {
+            "clips": [clip_resource(clip) for clip in reply.clips],
+            "nextPageToken": reply.next_page_token,
+        }
+    )
+
+
+@router.get(
+    "/clips/{clip_id}",
+    summary="Get one clip",
+    response_class=JSONResponse,
+    responses={
+        200: json_content(
+            schema_ref(CLIP_RESOURCE), "State, window, duration, size and SHA-256 of the clip"
+        ),
+        **error_responses(404, 503, 504),
+    },
+)
+async def get_clip(clip_id: str, clients: Clients) -> JSONResponse:
+    with backend_errors("clipper"):
+        clip = await clients.clips.GetClip(
+            clips_pb2.GetClipRequest(id=clip_id), timeout=UNARY_TIMEOUT_SECONDS
+        )
+    return JSONResponse(clip_resource(clip))
+
+
+_VIDEO_DOC = {
+    200: {"description": "The whole MP4", "content": {"video/mp4": {}}},
+    206: {"description": "The requested byte range", "content": {"video/mp4": {}}},
+    304: {"description": "Not modified (If-None-Match holds the ETag)"},
+    **error_responses(404, 412, 416, 503, 504),
+}
+
+
+@router.get(
+    "/clips/{clip_id}/video",
+    summary="Download or stream the clip's MP4",
+    description=(
+        "Supports `Range: bytes=a-b`, `bytes=a-` and `bytes=-n` (206 with "
+        "Content-Range), If-Range and If-None-Match. The ETag is the file's SHA-256."
+    ),
+    response_class=Response,
+    responses=_VIDEO_DOC,
+)
+async def get_clip_video(clip_id: str, request: Request, clients: Clients) -> Response:
+    return await media_response(
+        clients.clips, clip_id, clips_pb2.ReadClipMediaRequest.VIDEO, request
+    )
+
+
+@router.get(
+    "/clips/{clip_id}/thumbnail",
+    summary="The clip's thumbnail (320x240 JPEG)",
+    response_class=Response,
+    responses={
+        200: {"description": "The JPEG", "content": {"image/jpeg": {}}},
+        304: {"description": "Not modified (If-None-Match holds the ETag)"},
+        **error_responses(404, 412, 503, 504),
+    },
+)
+async def get_clip_thumbnail(clip_id: str, request: Request, clients: Clients) -> Response:
+    return await media_response(
+        clients.clips, clip_id, clips_pb2.ReadClipMediaRequest.THUMBNAIL, request
+    )

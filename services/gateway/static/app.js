@@ -1,0 +1,166 @@
+// Operator page: recent alerts with their clips, cameras, a test-refund form.
+// Plain DOM, no build step; data is proto3 JSON from /api/v1 (see /docs).
+"use strict";
+
+const REFRESH_MS = 3000;
+const API = "/api/v1";
+
+async function getJson(url, options) {
+  const response = await fetch(url, options);
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const message = (body.error && body.error.message) || response.statusText;
+    throw new Error(`${response.status}: ${message}`);
+  }
+  return body;
+}
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  Object.assign(node, props);
+  node.append(...children);
+  return node;
+}
+
+function badge(state) {
+  return el("span", { className: `badge state-${state}`, textContent: state });
+}
+
+function renderCameras(cameras) {
+  const list = document.getElementById("cameras");
+  list.replaceChildren(
+    ...cameras.map((camera) =>
+      el(
+        "li",
+        {},
+        el("strong", { textContent: camera.id }),
+        " ",
+        badge(camera.state),
+        el("div", {
+          textContent:
+            `${(camera.fps || 0).toFixed(1)} fps, ` +
+            `${camera.bufferedDuration || "0s"} buffered` +
+            (camera.statusMessage ? ` — ${camera.statusMessage}` : ""),
+        }),
+      ),
+    ),
+  );
+}
+
+function renderClip(clip) {
+  const box = el("div", { className: "clip" });
+  const head = el("div", {}, badge(clip.state), ` ${clip.cameraId}`);
+  box.append(head);
+  if (clip.state === "READY") {
+    box.append(
+      el("video", {
+        controls: true,
+        preload: "none",
+        poster: clip.links.thumbnail,
+        src: clip.links.video,
+      }),
+      el("a", { href: clip.links.video, textContent: `MP4, ${clip.duration || ""}` }),
+    );
+  } else if (clip.state === "FAILED") {
+    box.append(el("span", { className: "error", textContent: clip.failureReason }));
+  }
+  return box;
+}
+
+// Alert cards are rebuilt only when their clips change, so a playing video is
+// not reset by the refresh.
+const rendered = new Map(); // alert id -> {signature, node}
+
+function renderAlerts(alerts, clipsByAlert) {
+  const template = document.getElementById("alert-template");
+  const nodes = alerts.map((alert) => {
+    const clips = clipsByAlert.get(alert.id) || [];
+    const signature = JSON.stringify(clips.map((c) => [c.id, c.state]));
+    const cached = rendered.get(alert.id);
+    if (cached && cached.signature === signature) return cached.node;
+    const node = template.content.firstElementChild.cloneNode(true);
+    node.querySelector(".risk").textContent = `risk ${alert.riskScore.toFixed(2)}`;
+    const event = alert.event || {};
+    const amount = event.amount ? ` ${event.amount.units} ${event.amount.currencyCode}` : "";
+    node.querySelector(".where").textContent =
+      `${event.type || ""}${amount} — store ${alert.storeId}, register ${alert.registerId}`;
+    node.querySelector(".when").textContent = new Date(alert.occurredAt).toLocaleString();
+    node.querySelector(".reasons").replaceChildren(
+      ...alert.reasons.map((r) => el("li", { textContent: `${r.rule} (${r.score}): ${r.reason}` })),
+    );
+    node.querySelector(".clips").replaceChildren(...clips.map(renderClip));
+    rendered.set(alert.id, { signature, node });
+    return node;
+  });
+  document.getElementById("alerts").replaceChildren(...nodes);
+}
+
+async function refresh() {
+  const errorBox = document.getElementById("alerts-error");
+  try {
+    const [alerts, clips] = await Promise.all([
+      getJson(`${API}/alerts?pageSize=20`),
+      getJson(`${API}/clips?pageSize=200`),
+    ]);
+    const clipsByAlert = new Map();
+    for (const clip of clips.clips) {
+      if (!clip.alertId) continue;
+      if (!clipsByAlert.has(clip.alertId)) clipsByAlert.set(clip.alertId, []);
+      clipsByAlert.get(clip.alertId).push(clip);
+    }
+    renderAlerts(alerts.alerts, clipsByAlert);
+    errorBox.hidden = true;
+  } catch (err) {
+    errorBox.textContent = err.message;
+    errorBox.hidden = false;
+  }
+  getJson(`${API}/cameras`).then((r) => renderCameras(r.cameras), () => {});
+  const health = document.getElementById("health");
+  fetch("/healthz")
+    .then((r) => r.json().then((body) => [r.ok, body]))
+    .then(([ok, body]) => {
+      health.textContent = ok ? "all services up" : `down: ${Object.entries(body.services)
+        .filter(([, status]) => status !== "SERVING").map(([name]) => name).join(", ")}`;
+      health.className = `badge ${ok ? "ok" : "bad"}`;
+    })
+    .catch(() => {
+      health.textContent = "gateway unreachable";
+      health.className = "badge bad";
+    });
+}
+
+document.getElementById("refund-form").addEventListener("submit", async (submit) => {
+  submit.preventDefault();
+  const form = new FormData(submit.target);
+  const output = document.getElementById("refund-result");
+  const event = {
+    eventId: `web-${Date.now()}-${Math.random().toString(16).slice(2, 8)}`,
+    type: "REFUND",
+    storeId: "web",
+    registerId: form.get("registerId"),
+    operatorId: "operator-page",
+    approverId: form.get("approverId") || "",
+    amount: { currencyCode: "USD", units: String(form.get("amount")), nanos: 0 },
+    transactionId: `tx-${Date.now()}`,
+    occurredAt: new Date().toISOString(),
+  };
+  try {
+    const reply = await getJson(`${API}/events`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(event),
+    });
+    const risk = reply.assessment.riskScore.toFixed(2);
+    output.className = "";
+    output.textContent = reply.alert
+      ? `Risk ${risk}: alert ${reply.alert.id} raised, ${reply.clipIds.length} clip(s) requested.`
+      : `Risk ${risk}: below the threshold ${reply.assessment.threshold}, no alert.`;
+    refresh();
+  } catch (err) {
+    output.className = "error";
+    output.textContent = err.message;
+  }
+});
+
+refresh();
+setInterval(refresh, REFRESH_MS);
