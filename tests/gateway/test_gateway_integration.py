@@ -1,0 +1,290 @@
+"""The gateway over real HTTP in front of the REAL buffer, clipper and events
+services, all started in this process with their own ``start(settings)`` on
+free ports and talking over loopback gRPC; a synthetic H.264 camera feeds the
+buffer. One suite per module keeps the file to seconds; the test that stops a
+backend runs last."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import pytest
+import pytest_asyncio
+from conftest import free_port
+
+from eventclip.app import start_services, stop_services
+from eventclip.config import load_settings
+from eventclip.rpc import RunningService
+from eventclip.timeutil import utcnow
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+# Until every backend has landed, say which one is missing instead of erroring.
+for _name in ("buffer", "clipper", "events"):
+    pytest.importorskip(f"eventclip.{_name}.service", reason=f"eventclip.{_name}.service not there")
+
+CAMERA = "cam1"
+REGISTER = "till-1"
+#: 1 s GOPs of a small 16:9 picture (the thumbnail is letterboxed to 320x240).
+SOURCE = "synthetic://320x180@15?gop=15"
+ROLL_SECONDS = 1.0
+
+
+@dataclass
+class Suite:
+    services: dict[str, RunningService]
+    http: httpx.AsyncClient
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def suite(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Suite]:
+    data_dir: Path = tmp_path_factory.mktemp("gateway-suite")
+    settings = load_settings(
+        data_dir=data_dir,
+        cameras=[{"id": CAMERA, "source": SOURCE, "buffer_seconds": 30}],
+        registers=[{"id": REGISTER, "cameras": [CAMERA]}],
+        clips={
+            "pre_roll_seconds": ROLL_SECONDS,
+            "post_roll_seconds": ROLL_SECONDS,
+            "settle_seconds": 0.2,
+        },
+        services={
+            "buffer": {"port": free_port()},
+            "events": {"port": free_port()},
+            "clipper": {"port": free_port()},
+            "gateway": {"port": 0},
+        },
+    )
+    started = await start_services(settings, ["buffer", "clipper", "events", "gateway"])
+    services = {s.name: s for s in started}
+    try:
+        base_url = f"http://127.0.0.1:{services['gateway'].port}"
+        async with httpx.AsyncClient(base_url=base_url, timeout=15) as http:
+            yield Suite(services, http)
+    finally:
+        await stop_services(list(services.values()), grace=2.0)
+
+
+async def wait_buffered(http: httpx.AsyncClient, seconds: float) -> dict[str, Any]:
+    """The camera once its ring holds ``seconds`` of video (fails after 20 s)."""
+    deadline = time.monotonic() + 20
+    while True:
+        camera = (await http.get(f"/api/v1/cameras/{CAMERA}")).json()
+        if float(camera.get("bufferedDuration", "0s").rstrip("s")) >= seconds:
+            return camera
+        assert time.monotonic() < deadline, f"camera never buffered {seconds} s: {camera}"
+        await asyncio.sleep(0.2)
+
+
+async def wait_settled(http: httpx.AsyncClient, clip_id: str) -> dict[str, Any]:
+    """The clip once READY or FAILED (fails after 20 s)."""
+    deadline = time.monotonic() + 20
+    while True:
+        clip = (await http.get(f"/api/v1/clips/{clip_id}")).json()
+        if clip["state"] in ("READY", "FAILED"):
+            return clip
+        assert time.monotonic() < deadline, f"clip stuck in {clip['state']}"
+        await asyncio.sleep(0.2)
+
+
+def refund(**changes: Any) -> dict[str, Any]:
+    """An unapproved USD 500 refund at REGISTER half a second ago, proto3 JSON."""
+    occurred = utcnow() - timedelta(seconds=0.5)
+    return {
+        "eventId": f"pos-{uuid.uuid4().hex[:10]}",
+        "type": "REFUND",
+        "storeId": "s1",
+        "registerId": REGISTER,
+        "operatorId": "op7",
+        "amount": {"currencyCode": "USD", "units": "500", "nanos": 0},
+        "transactionId": "t1",
+        "occurredAt": occurred.isoformat().replace("+00:00", "Z"),
+        **changes,
+    }
+
+
+def error_status(response: httpx.Response) -> tuple[int, str]:
+    error = response.json()["error"]
+    assert error["code"] == response.status_code
+    return response.status_code, error["status"]
+
+
+async def test_cameras_are_listed(suite: Suite) -> None:
+    camera = await wait_buffered(suite.http, 0.5)
+    assert camera["id"] == CAMERA
+    assert camera["state"] == "ONLINE"
+    assert (camera["codec"]["width"], camera["codec"]["height"]) == (320, 180)
+    assert int(camera["bufferedBytes"]) > 0  # int64 as a string
+    listed = (await suite.http.get("/api/v1/cameras")).json()
+    assert [c["id"] for c in listed["cameras"]] == [CAMERA]
+    missing = await suite.http.get("/api/v1/cameras/nope")
+    assert error_status(missing) == (404, "NOT_FOUND")
+
+
+async def test_refund_raises_an_alert_with_clips_and_replays(suite: Suite) -> None:
+    http = suite.http
+    await wait_buffered(http, ROLL_SECONDS + 1)
+    event = refund()
+    first = await http.post("/api/v1/events", json=event)
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert body["assessment"]["riskScore"] == pytest.approx(0.5)
+    assert [r["rule"] for r in body["assessment"]["results"]] == ["refund_without_approval"]
+    assert body["replayed"] is False
+    alert = body["alert"]
+    assert alert["registerId"] == REGISTER
+    assert alert["reasons"][0]["reason"]
+    assert len(alert["clipIds"]) == 1 and body["clipIds"] == alert["clipIds"]
+    assert first.headers["location"] == f"/api/v1/alerts/{alert['id']}"
+
+    retry = await http.post("/api/v1/events", json=event)
+    assert retry.status_code == 200
+    assert retry.json()["replayed"] is True
+    assert retry.json()["alert"]["id"] == alert["id"]
+    assert retry.json()["clipIds"] == alert["clipIds"]
+
+    changed = await http.post(
+        "/api/v1/events", json={**event, "amount": {"currencyCode": "USD", "units": "7"}}
+    )
+    assert error_status(changed) == (409, "ALREADY_EXISTS")
+
+    got = (await http.get(f"/api/v1/alerts/{alert['id']}")).json()
+    assert got["clipIds"] == alert["clipIds"]
+    assert got["event"]["eventId"] == event["eventId"]
+    listed = (await http.get("/api/v1/alerts", params={"registerId": REGISTER})).json()
+    assert alert["id"] in [a["id"] for a in listed["alerts"]]
+    clips = (await http.get("/api/v1/clips", params={"alertId": alert["id"]})).json()
+    assert [c["id"] for c in clips["clips"]] == alert["clipIds"]
+    assert clips["clips"][0]["eventId"] == event["eventId"]
+    assert error_status(await http.get("/api/v1/alerts/nope")) == (404, "NOT_FOUND")
+
+    clip = await wait_settled(http, alert["clipIds"][0])
+    assert clip["state"] == "READY", clip
+
+
+async def test_unknown_register_is_404(suite: Suite) -> None:
+    response = await suite.http.post("/api/v1/events", json=refund(registerId="till-404"))
+    assert error_status(response) == (404, "NOT_FOUND")
+    assert "till-404" in response.json()["error"]["message"]
+
+
+async def test_unparsable_event_is_400_naming_the_field(suite: Suite) -> None:
+    response = await suite.http.post(
+        "/api/v1/events", json=refund(amount={"currencyCode": "USD", "units": 500.5})
+    )
+    assert error_status(response) == (400, "INVALID_ARGUMENT")
+    assert "units" in response.json()["error"]["message"]
+
+
+async def test_unknown_clip_is_404(suite: Suite) -> None:
+    for path in ("/api/v1/clips/nope", "/api/v1/clips/nope/video", "/api/v1/clips/nope/thumbnail"):
+        assert error_status(await suite.http.get(path)) == (404, "NOT_FOUND"), path
+
+
+async def test_manual_clip_video_ranges_and_thumbnail(suite: Suite) -> None:
+    http = suite.http
+    await wait_buffered(http, ROLL_SECONDS + 1)
+    request = {
+        "cameraId": CAMERA,
+        "timestamp": utcnow().isoformat(),
+        "preRollSeconds": ROLL_SECONDS,
+        "postRollSeconds": ROLL_SECONDS,
+    }
+    created = await http.post("/api/v1/clips", json=request)
+    assert created.status_code == 202, created.text
+    clip = created.json()
+    assert clip["state"] == "PENDING"
+    assert clip["links"]["self"] == f"/api/v1/clips/{clip['id']}"
+    # The post-roll is still in the future: no media yet.
+    early = await http.get(clip["links"]["video"])
+    assert error_status(early) == (412, "FAILED_PRECONDITION")
+
+    clip = await wait_settled(http, clip["id"])
+    assert clip["state"] == "READY", clip
+    size = int(clip["sizeBytes"])
+
+    video = await http.get(clip["links"]["video"])
+    assert video.status_code == 200
+    assert video.headers["content-type"] == "video/mp4"
+    assert video.headers["accept-ranges"] == "bytes"
+    assert int(video.headers["content-length"]) == size == len(video.content)
+    assert video.headers["etag"] == f'"{clip["sha256"]}"'
+    assert hashlib.sha256(video.content).hexdigest() == clip["sha256"]
+    with av.open(io.BytesIO(video.content)) as container:
+        frames = list(container.decode(video=0))
+    assert frames and frames[0].key_frame
+    assert (frames[0].width, frames[0].height) == (320, 180)
+    # Pre-roll + post-roll at 15 fps, plus up to one GOP before the start.
+    assert 2 * ROLL_SECONDS * 15 - 3 <= len(frames) <= (2 * ROLL_SECONDS + 1) * 15 + 3
+
+    data = video.content
+    for header, start, end in [
+        ("bytes=0-99", 0, 99),
+        (f"bytes=100-{size + 500}", 100, size - 1),
+        ("bytes=-64", size - 64, size - 1),
+        (f"bytes={size - 10}-", size - 10, size - 1),
+    ]:
+        part = await http.get(clip["links"]["video"], headers={"Range": header})
+        assert part.status_code == 206, header
+        assert part.headers["content-range"] == f"bytes {start}-{end}/{size}"
+        assert part.content == data[start : end + 1], header
+
+    beyond = await http.get(clip["links"]["video"], headers={"Range": f"bytes={size}-"})
+    assert error_status(beyond) == (416, "OUT_OF_RANGE")
+    assert beyond.headers["content-range"] == f"bytes */{size}"
+    cached = await http.get(
+        clip["links"]["video"], headers={"If-None-Match": video.headers["etag"]}
+    )
+    assert cached.status_code == 304 and not cached.content
+    stale = await http.get(
+        clip["links"]["video"], headers={"Range": "bytes=0-9", "If-Range": '"other"'}
+    )
+    assert stale.status_code == 200 and stale.content == data
+
+    thumbnail = await http.get(clip["links"]["thumbnail"])
+    assert thumbnail.status_code == 200
+    assert thumbnail.headers["content-type"] == "image/jpeg"
+    assert hashlib.sha256(thumbnail.content).hexdigest() == clip["thumbnailSha256"]
+    with av.open(io.BytesIO(thumbnail.content)) as container:
+        assert container.format.name in ("jpeg_pipe", "image2", "mjpeg")
+        image = next(container.decode(video=0))
+    assert (image.width, image.height) == (320, 240)
+
+    by_camera = (await http.get("/api/v1/clips", params={"cameraId": CAMERA})).json()
+    assert clip["id"] in [c["id"] for c in by_camera["clips"]]
+    page = (await http.get("/api/v1/clips", params={"pageSize": 1})).json()
+    assert len(page["clips"]) == 1 and page["nextPageToken"]
+
+
+async def test_docs_serve(suite: Suite) -> None:
+    assert (await suite.http.get("/docs")).status_code == 200
+    assert "/api/v1/clips" in (await suite.http.get("/openapi.json")).json()["paths"]
+
+
+async def test_health_follows_the_backends(suite: Suite) -> None:
+    # Last in the module: it stops a backend for good.
+    healthy = await suite.http.get("/healthz")
+    assert healthy.status_code == 200, healthy.text
+    assert healthy.json() == {
+        "status": "ok",
+        "services": {"buffer": "SERVING", "events": "SERVING", "clipper": "SERVING"},
+    }
+    await suite.services.pop("clipper").stop(1.0)
+    down = await suite.http.get("/healthz")
+    assert down.status_code == 503
+    services = down.json()["services"]
+    assert services["buffer"] == services["events"] == "SERVING"
+    assert services["clipper"].startswith("UNAVAILABLE")
+    gone = await suite.http.get("/api/v1/clips")
+    assert error_status(gone) == (503, "UNAVAILABLE")
