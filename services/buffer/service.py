@@ -1,0 +1,350 @@
+"""The buffer service: per-camera rings fed by ingest threads, served over gRPC.
+
+``Buffer`` holds the logic (cameras, ReadWindow's selection and live follow)
+and works without gRPC; ``BufferServicer`` only converts messages;
+``start(settings)`` runs both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import grpc
+
+from eventclip.buffer.ring import BufferedPacket, CodecParams, PacketRing
+from eventclip.buffer.sources import redact_url
+from eventclip.buffer.worker import (
+    DEFAULT_BACKOFF,
+    Backoff,
+    CameraState,
+    CameraWorker,
+    IngestStatus,
+)
+from eventclip.config import CameraConfig, Settings
+from eventclip.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from eventclip.rpc import Registration, grpc_method, start_server
+from eventclip.timeutil import timestamp_seconds, to_duration, to_timestamp
+from eventclip.v1 import buffer_pb2, buffer_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+#: Most packet bytes in one PacketBatch message (the contract says <= 1 MiB);
+#: a single larger packet (a 4K keyframe) travels alone.
+MAX_BATCH_BYTES = 1024 * 1024
+#: Protobuf framing per Packet (tags, varints, wall_time), counted against the limit.
+PACKET_OVERHEAD_BYTES = 48
+#: Most packets read from the ring per step while streaming a window.
+READ_CHUNK_PACKETS = 512
+
+
+@dataclass
+class BufferedCamera:
+    """One configured camera: its ring and, when ingesting, its worker."""
+
+    config: CameraConfig
+    ring: PacketRing
+    worker: CameraWorker | None = None
+
+    @property
+    def status(self) -> IngestStatus:
+        return self.worker.status if self.worker else IngestStatus()
+
+
+def format_time(seconds: float) -> str:
+    """Seconds since the epoch as ``2024-05-01T12:00:01.250Z`` for messages."""
+    text = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+class Buffer:
+    """All cameras of a site: rings plus ingest workers, and window reads.
+
+    ``max_window_seconds``: longest ReadWindow span (settings.clips.max_seconds).
+    ``stall_timeout``: seconds without a new packet after which a live follow
+    ends with UNAVAILABLE. Timeouts and backoff are passed to the workers.
+    """
+
+    def __init__(
+        self,
+        cameras: Sequence[CameraConfig],
+        *,
+        max_window_seconds: float,
+        stall_timeout: float = 10.0,
+        open_timeout: float = 10.0,
+        read_timeout: float = 10.0,
+        backoff: Backoff = DEFAULT_BACKOFF,
+    ) -> None:
+        self.max_window_seconds = max_window_seconds
+        self.stall_timeout = stall_timeout
+        self.open_timeout = open_timeout
+        self.read_timeout = read_timeout
+        self.backoff = backoff
+        self.cameras: dict[str, BufferedCamera] = {
+            c.id: BufferedCamera(c, PacketRing(c.buffer_seconds, c.buffer_bytes)) for c in cameras
+        }
+
+    def camera(self, camera_id: str) -> BufferedCamera:
+        """The camera ``camera_id``; NotFound naming the known ids otherwise."""
+        try:
+            return self.cameras[camera_id]
+        except KeyError:
+            known = ", ".join(sorted(self.cameras)) or "none"
+            raise NotFound(f"camera {camera_id!r} is not configured (known: {known})") from None
+
+    def start_ingest(self) -> None:
+        """Start a demux thread for every camera (call on the serving loop)."""
+        loop = asyncio.get_running_loop()
+        for cam in self.cameras.values():
+            if cam.worker is None:
+                cam.worker = CameraWorker(
+                    cam.config.id,
+                    cam.config.source,
+                    cam.ring,
+                    loop,
+                    open_timeout=self.open_timeout,
+                    read_timeout=self.read_timeout,
+                    backoff=self.backoff,
+                )
+                cam.worker.start()
+
+    async def stop_ingest(self, join_seconds: float = 15.0) -> None:
+        """Stop every worker and wait (up to ``join_seconds``) for the threads."""
+        workers = [c.worker for c in self.cameras.values() if c.worker]
+        for worker in workers:
+            worker.stop()
+        deadline = time.monotonic() + join_seconds
+        for worker in workers:
+            remaining = max(deadline - time.monotonic(), 0.0)
+            if not await asyncio.to_thread(worker.join, remaining):
+                log.warning("ingest thread of camera %s did not stop", worker.camera_id)
+
+    async def read_window(
+        self, camera_id: str, start: float | None, end: float | None
+    ) -> AsyncIterator[CodecParams | list[BufferedPacket]]:
+        """Yield the window [start, end] (seconds since the epoch) of a camera:
+        the codec parameters of a segment before its first packets, then lists
+        of packets (decode order, at most MAX_BATCH_BYTES of data unless one
+        packet is larger). Starts at the last keyframe at or before ``start``
+        (the oldest keyframe when ``start`` is older than the ring); ends with
+        the first packet whose dts is at or after ``end``, following live
+        packets when ``end`` has not been reached yet.
+
+        Raises NotFound, InvalidArgument (missing, inverted or too long
+        window), Unavailable (nothing buffered, or no packet for
+        ``stall_timeout`` s while following), FailedPrecondition (the window
+        ended before the oldest buffered packet, or left the ring while read).
+        """
+        cam = self.camera(camera_id)
+        if start is None:
+            raise InvalidArgument("start_time is required")
+        if end is None:
+            raise InvalidArgument("end_time is required")
+        if end <= start:
+            raise InvalidArgument(
+                f"end_time {format_time(end)} must be after start_time {format_time(start)}"
+            )
+        if end - start > self.max_window_seconds:
+            raise InvalidArgument(
+                f"window of {end - start:.1f} s (start_time to end_time) exceeds the "
+                f"maximum of {self.max_window_seconds:g} s"
+            )
+        ring = cam.ring
+        stats = ring.stats()
+        if stats.oldest_time is None or stats.newest_time is None:
+            reason = cam.status.message or cam.status.state.value.lower()
+            raise Unavailable(f"camera {camera_id} has nothing buffered ({reason})")
+        if end < stats.oldest_time:
+            raise FailedPrecondition(
+                f"camera {camera_id} buffers {format_time(stats.oldest_time)}.."
+                f"{format_time(stats.newest_time)}; requested window ends {format_time(end)}"
+            )
+        # A start beyond the live edge: wait until it is buffered, so the
+        # keyframe chosen is the last one at or before it.
+        while (newest := ring.stats().newest_time) is not None and newest < start:
+            await self._wait(cam, ring.next_seq, end)
+        seq = ring.find_start(start)
+        segment: int | None = None
+        batch: list[BufferedPacket] = []
+        batch_bytes = 0
+        while True:
+            packets = ring.read(seq, READ_CHUNK_PACKETS)
+            # Taken with the packets: their segment may leave the ring while
+            # this generator is suspended in a yield.
+            codecs = ring.segment_codecs()
+            if not packets:
+                if batch:
+                    yield batch
+                    batch, batch_bytes = [], 0
+                await self._wait(cam, seq, end)
+                continue
+            for packet in packets:
+                seq += 1
+                size = len(packet.data) + PACKET_OVERHEAD_BYTES
+                if packet.segment_id != segment or batch_bytes + size > MAX_BATCH_BYTES:
+                    if batch:
+                        yield batch
+                        batch, batch_bytes = [], 0
+                    if packet.segment_id != segment:
+                        segment = packet.segment_id
+                        yield codecs[segment]
+                batch.append(packet)
+                batch_bytes += size
+                if packet.decode_wall_time(codecs[packet.segment_id].time_base) >= end:
+                    yield batch
+                    return
+
+    async def _wait(self, cam: BufferedCamera, seq: int, end: float) -> None:
+        try:
+            async with asyncio.timeout(self.stall_timeout):
+                await cam.ring.wait_for(seq)
+        except TimeoutError:
+            status = cam.status
+            why = f": {status.message}" if status.message else ""
+            raise Unavailable(
+                f"camera {cam.config.id} delivered no packet for {self.stall_timeout:g} s "
+                f"while following live up to {format_time(end)} ({status.state.value.lower()}"
+                f"{why})"
+            ) from None
+
+
+_STATES = {
+    CameraState.CONNECTING: buffer_pb2.Camera.CONNECTING,
+    CameraState.ONLINE: buffer_pb2.Camera.ONLINE,
+    CameraState.OFFLINE: buffer_pb2.Camera.OFFLINE,
+}
+
+
+def codec_message(codec: CodecParams) -> buffer_pb2.CodecParameters:
+    rate = codec.frame_rate
+    return buffer_pb2.CodecParameters(
+        codec_name=codec.codec_name,
+        extradata=codec.extradata,
+        width=codec.width,
+        height=codec.height,
+        time_base_num=codec.time_base.numerator,
+        time_base_den=codec.time_base.denominator,
+        frame_rate_num=rate.numerator if rate else 0,
+        frame_rate_den=rate.denominator if rate else 0,
+        segment_id=codec.segment_id,
+        pix_fmt=codec.pix_fmt,
+    )
+
+
+def camera_message(cam: BufferedCamera, now: float) -> buffer_pb2.Camera:
+    """The Camera status message; ``now``: time.time()."""
+    stats = cam.ring.stats()
+    status = cam.status
+    message = buffer_pb2.Camera(
+        id=cam.config.id,
+        source=redact_url(cam.config.source),
+        state=_STATES[status.state],
+        status_message=status.message,
+        fps=stats.fps,
+        bitrate_bps=stats.bitrate_bps,
+        buffered_duration=to_duration(stats.buffered_seconds),
+        buffered_bytes=stats.buffered_bytes,
+        gop_count=stats.gop_count,
+        buffer_limit=to_duration(cam.config.buffer_seconds),
+        buffer_limit_bytes=cam.config.buffer_bytes,
+        reconnects=status.reconnects,
+    )
+    if (codec := cam.ring.current_codec) is not None:
+        message.codec.CopyFrom(codec_message(codec))
+    if stats.oldest_time is not None and stats.newest_time is not None:
+        message.oldest_time.CopyFrom(to_timestamp(stats.oldest_time))
+        message.newest_time.CopyFrom(to_timestamp(stats.newest_time))
+    if status.last_packet_arrival is not None:
+        message.last_packet_age.CopyFrom(to_duration(max(now - status.last_packet_arrival, 0.0)))
+    return message
+
+
+def _packet_message(packet: BufferedPacket) -> buffer_pb2.Packet:
+    return buffer_pb2.Packet(
+        data=packet.data,
+        pts=packet.pts,
+        dts=packet.dts,
+        duration=packet.duration,
+        keyframe=packet.keyframe,
+        wall_time=to_timestamp(packet.wall_time),
+    )
+
+
+class BufferServicer(buffer_pb2_grpc.BufferServiceServicer):
+    """gRPC face of a Buffer."""
+
+    def __init__(self, buffer: Buffer) -> None:
+        self.buffer = buffer
+
+    @grpc_method
+    async def ListCameras(
+        self, request: buffer_pb2.ListCamerasRequest, context: grpc.aio.ServicerContext
+    ) -> buffer_pb2.ListCamerasResponse:
+        """Every configured camera with its status, in configuration order."""
+        now = time.time()
+        return buffer_pb2.ListCamerasResponse(
+            cameras=[camera_message(c, now) for c in self.buffer.cameras.values()]
+        )
+
+    @grpc_method
+    async def GetCamera(
+        self, request: buffer_pb2.GetCameraRequest, context: grpc.aio.ServicerContext
+    ) -> buffer_pb2.Camera:
+        """One camera; NOT_FOUND for an unknown id."""
+        return camera_message(self.buffer.camera(request.id), time.time())
+
+    @grpc_method
+    async def ReadWindow(
+        self, request: buffer_pb2.ReadWindowRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[buffer_pb2.ReadWindowResponse]:
+        """Codec parameters, then PacketBatch messages; see Buffer.read_window.
+        The caller's deadline or cancellation cancels the follow."""
+        start = timestamp_seconds(request.start_time) if request.HasField("start_time") else None
+        end = timestamp_seconds(request.end_time) if request.HasField("end_time") else None
+        async for item in self.buffer.read_window(request.camera_id, start, end):
+            if isinstance(item, CodecParams):
+                yield buffer_pb2.ReadWindowResponse(codec=codec_message(item))
+            else:
+                yield buffer_pb2.ReadWindowResponse(
+                    packets=buffer_pb2.PacketBatch(packets=[_packet_message(p) for p in item])
+                )
+
+
+@dataclass
+class RunningBuffer:
+    """The started buffer service (eventclip.rpc.RunningService)."""
+
+    server: grpc.aio.Server
+    buffer: Buffer
+    port: int
+    name: str = "buffer"
+
+    async def stop(self, grace: float) -> None:
+        """Drain RPCs for up to ``grace`` s, then stop and join the ingest threads."""
+        await self.server.stop(grace)
+        await self.buffer.stop_ingest()
+
+
+async def start(settings: Settings, *, buffer: Buffer | None = None) -> RunningBuffer:
+    """Serve BufferService on ``settings.services.buffer.bind`` and start
+    ingesting every configured camera. ``buffer``: a prepared Buffer (tests use
+    it for short timeouts); by default one built from ``settings``."""
+    if buffer is None:
+        buffer = Buffer(settings.cameras, max_window_seconds=settings.clips.max_seconds)
+    server, port = await start_server(
+        settings.services.buffer.bind,
+        [
+            Registration(
+                buffer_pb2_grpc.add_BufferServiceServicer_to_server,
+                BufferServicer(buffer),
+                "eventclip.v1.BufferService",
+            )
+        ],
+    )
+    buffer.start_ingest()
+    log.info("buffer listening on port %d with %d camera(s)", port, len(buffer.cameras))
+    return RunningBuffer(server, buffer, port)

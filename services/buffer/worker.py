@@ -1,0 +1,200 @@
+"""Ingest: one demux thread per camera feeding its ring on the asyncio loop.
+
+PyAV releases the GIL inside FFmpeg, so threads scale to many cameras without
+a process each. The thread opens the source, stamps packets with wall-clock
+time (eventclip.buffer.wallclock) and hands them to the loop with
+``loop.call_soon_threadsafe``; the ring itself is only touched on the loop.
+Failures reopen the source with capped exponential backoff and jitter; a
+failing camera affects nothing but its own thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+import av.logging
+
+from eventclip.buffer.ring import BufferedPacket, CodecParams, PacketRing
+from eventclip.buffer.sources import OpenedSource, SourceError, StreamInfo, open_source, redact_url
+from eventclip.buffer.wallclock import WallClock
+
+log = logging.getLogger(__name__)
+
+# FFmpeg's default log callback takes a global lock per message, serialising
+# every demux thread; the buffer reports errors through exceptions instead.
+av.logging.set_level(None)
+
+
+class CameraState(enum.Enum):
+    CONNECTING = "CONNECTING"
+    ONLINE = "ONLINE"
+    OFFLINE = "OFFLINE"
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Reconnect delays: ``initial`` seconds doubling up to ``maximum``, each
+    multiplied by a random factor in [1 - jitter, 1 + jitter] so that cameras
+    behind one failed switch do not reconnect in lockstep."""
+
+    initial: float = 0.5
+    maximum: float = 30.0
+    jitter: float = 0.2
+
+    def delay(self, failures: int) -> float:
+        """Delay before the attempt after ``failures`` consecutive failures (>= 1)."""
+        base = min(self.maximum, self.initial * 2 ** max(failures - 1, 0))
+        return base * random.uniform(1 - self.jitter, 1 + self.jitter)
+
+
+DEFAULT_BACKOFF = Backoff()
+
+
+@dataclass
+class IngestStatus:
+    """Written by the ingest thread, read by the loop (plain attribute writes)."""
+
+    state: CameraState = CameraState.CONNECTING
+    message: str = ""
+    #: Times the source was opened again after a failure.
+    reconnects: int = 0
+    #: time.time() of the newest packet read, None before the first.
+    last_packet_arrival: float | None = None
+
+
+class CameraWorker:
+    """Runs the demux thread of one camera.
+
+    ``ring`` receives packets through ``loop``. ``open_timeout``/``read_timeout``
+    (seconds) bound a silent source; ``stop()`` ends the thread within about
+    ``read_timeout`` at worst (between packets at best).
+    """
+
+    def __init__(
+        self,
+        camera_id: str,
+        url: str,
+        ring: PacketRing,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        open_timeout: float = 10.0,
+        read_timeout: float = 10.0,
+        backoff: Backoff = DEFAULT_BACKOFF,
+    ) -> None:
+        self.camera_id = camera_id
+        self.url = url
+        self.ring = ring
+        self.loop = loop
+        self.open_timeout = open_timeout
+        self.read_timeout = read_timeout
+        self.backoff = backoff
+        self.status = IngestStatus()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"ingest-{camera_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to end (returns at once; see join)."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread; True when it has ended."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            self._set(CameraState.CONNECTING, self.status.message)
+            try:
+                with open_source(
+                    self.url,
+                    self._stop,
+                    open_timeout=self.open_timeout,
+                    read_timeout=self.read_timeout,
+                ) as source:
+                    if failures:
+                        self.status.reconnects += 1
+                    if self._ingest(source):
+                        failures = 0
+                    if self._stop.is_set():
+                        break
+                    raise SourceError("the source ended")
+            except SourceError as err:
+                reason = str(err)
+            except Exception as err:
+                log.exception("camera %s: ingest failed", self.camera_id)
+                reason = f"internal error: {err}"
+            if self._stop.is_set():
+                break
+            failures += 1
+            delay = self.backoff.delay(failures)
+            self._set(CameraState.OFFLINE, f"{reason} (retry {failures} in {delay:.1f} s)")
+            log.warning(
+                "camera %s (%s) offline: %s; retrying in %.1f s",
+                self.camera_id,
+                redact_url(self.url),
+                reason,
+                delay,
+            )
+            self._stop.wait(delay)
+
+    def _ingest(self, source: OpenedSource) -> bool:
+        """Feed the ring until the source ends or stop. True when at least one
+        keyframe got through (a connection that worked resets the backoff)."""
+        info = source.info
+        clock = WallClock(
+            info.time_base, realtime_start=info.realtime_start, max_behind=source.max_behind
+        )
+        codec: CodecParams | None = None
+        online = False
+        for packet in source.packets:
+            arrival = time.time()
+            stamp = clock.stamp(packet.pts, packet.dts, arrival)
+            if stamp.new_segment or codec is None:
+                codec = _codec_params(info, stamp.segment_id)
+            self.status.last_packet_arrival = arrival
+            if not online and packet.keyframe:
+                online = True
+                self._set(CameraState.ONLINE, "")
+            buffered = BufferedPacket(
+                packet.data,
+                packet.pts,
+                packet.dts,
+                packet.duration,
+                packet.keyframe,
+                stamp.wall_time,
+                stamp.segment_id,
+            )
+            try:
+                self.loop.call_soon_threadsafe(self.ring.append, buffered, codec)
+            except RuntimeError:  # the loop closed under us: shutting down
+                return online
+            if self._stop.is_set():
+                break
+        return online
+
+    def _set(self, state: CameraState, message: str) -> None:
+        self.status.state = state
+        self.status.message = message
+
+
+def _codec_params(info: StreamInfo, segment_id: int) -> CodecParams:
+    return CodecParams(
+        codec_name=info.codec_name,
+        extradata=info.extradata,
+        width=info.width,
+        height=info.height,
+        time_base=info.time_base,
+        frame_rate=info.frame_rate,
+        pix_fmt=info.pix_fmt,
+        segment_id=segment_id,
+    )
