@@ -4,6 +4,7 @@ and start/stop of the service itself."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -220,3 +221,33 @@ async def test_busy_port_is_a_clear_error(settings: Settings) -> None:
         )
         with pytest.raises(RuntimeError, match=f"cannot listen on 127.0.0.1:{port}"):
             await start(busy)
+
+
+async def test_stop_lets_an_in_flight_request_finish(tmp_path: Path) -> None:
+    # A "backend" that accepts TCP and never answers: the health check waits
+    # for its whole deadline, so the request is in flight when stop() begins.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    try:
+        port = silent.getsockname()[1]
+        settings = load_settings(
+            data_dir=tmp_path,
+            services={
+                "gateway": {"port": 0},
+                "buffer": {"port": port},
+                "events": {"port": port},
+                "clipper": {"port": port},
+            },
+        )
+        service = await start(settings)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.port}") as client:
+            in_flight = asyncio.create_task(client.get("/healthz"))
+            await asyncio.sleep(0.3)
+            assert not in_flight.done()
+            await service.stop(5)
+            response = await in_flight
+        assert response.status_code == 503
+        assert all(s.startswith("DEADLINE_EXCEEDED") for s in response.json()["services"].values())
+    finally:
+        silent.close()
