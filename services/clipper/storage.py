@@ -1,0 +1,149 @@
+"""Where clip files live: a local directory now, an object store later.
+
+``ClipStorage`` is the small interface the clip job and ``ReadClipMedia`` use.
+Files are produced locally (FFmpeg's MP4 muxer needs a seekable file for
+``+faststart``) at ``staging_path(key)`` and then handed over with
+``commit(key, path)``, which records their size and SHA-256 (chain of custody)
+and publishes them atomically under ``key``. An object store implementation
+would upload in ``commit`` and serve ranges with HTTP ``Range`` requests.
+
+Keys are relative POSIX paths such as ``cam1/20250101/<clip id>.mp4``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+#: Largest chunk ``open_range`` yields (ReadClipMedia's message limit).
+CHUNK_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A committed file: its key, size in bytes and SHA-256 (lowercase hex)."""
+
+    key: str
+    size_bytes: int
+    sha256: str
+
+
+class ClipStorage(Protocol):
+    def staging_path(self, key: str) -> Path:
+        """A fresh local path to write the file that will become ``key``."""
+        ...
+
+    def commit(self, key: str, local_path: Path) -> StoredFile:
+        """Publish ``local_path`` as ``key`` atomically (a reader sees the old
+        object or the whole new one); returns its size and SHA-256."""
+        ...
+
+    def size(self, key: str) -> int:
+        """Size of ``key`` in bytes. FileNotFoundError when it does not exist."""
+        ...
+
+    def open_range(
+        self, key: str, offset: int, length: int, chunk_bytes: int = CHUNK_BYTES
+    ) -> Iterator[bytes]:
+        """Bytes ``offset`` .. ``offset + length`` of ``key`` (length 0 = to the
+        end), in chunks of at most ``chunk_bytes``."""
+        ...
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, *, fsync: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; when the block succeeds, move it
+    to ``path`` with ``os.replace`` (atomic on POSIX within one file system),
+    when it fails, delete it. ``fsync``: flush the file to disk before the
+    rename, so a crash cannot leave a renamed but empty file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        yield tmp
+        if fsync:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def file_digest(path: Path) -> tuple[int, str]:
+    """(size in bytes, SHA-256 lowercase hex) of a file, read in large blocks."""
+    with open(path, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256")
+        return f.tell(), digest.hexdigest()
+
+
+def _safe_relative(key: str) -> PurePosixPath:
+    rel = PurePosixPath(key)
+    if not key or rel.is_absolute() or ".." in rel.parts or key.startswith("."):
+        raise ValueError(f"invalid storage key {key!r}: must be a relative path without '..'")
+    return rel
+
+
+class LocalStorage:
+    """Clips under one directory (``settings.clips_dir``). Files are staged in
+    ``<root>/.staging`` (same file system, so commit is a rename) and published
+    at ``<root>/<key>``; ``durable`` fsyncs each file and its directory first."""
+
+    def __init__(self, root: Path, *, durable: bool = True) -> None:
+        self.root = Path(root)
+        self.durable = durable
+        self._staging = self.root / ".staging"
+
+    def clear_staging(self) -> None:
+        """Delete half-written files left by an interrupted process (at start-up)."""
+        shutil.rmtree(self._staging, ignore_errors=True)
+
+    def path(self, key: str) -> Path:
+        return self.root / _safe_relative(key)
+
+    def staging_path(self, key: str) -> Path:
+        name = _safe_relative(key).name
+        self._staging.mkdir(parents=True, exist_ok=True)
+        return self._staging / f"{uuid.uuid4().hex}-{name}"
+
+    def commit(self, key: str, local_path: Path) -> StoredFile:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        size, sha256 = file_digest(local_path)
+        if self.durable:
+            with open(local_path, "rb") as f:
+                os.fsync(f.fileno())
+        os.replace(local_path, target)
+        if self.durable:
+            fd = os.open(target.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)  # the rename itself survives a crash
+            finally:
+                os.close(fd)
+        return StoredFile(key=key, size_bytes=size, sha256=sha256)
+
+    def size(self, key: str) -> int:
+        return self.path(key).stat().st_size
+
+    def open_range(
+        self, key: str, offset: int, length: int, chunk_bytes: int = CHUNK_BYTES
+    ) -> Iterator[bytes]:
+        if offset < 0 or length < 0:
+            raise ValueError("offset and length must be >= 0")
+        with open(self.path(key), "rb") as f:
+            f.seek(offset)
+            remaining = length or None
+            while remaining is None or remaining > 0:
+                want = chunk_bytes if remaining is None else min(chunk_bytes, remaining)
+                data = f.read(want)
+                if not data:
+                    return
+                if remaining is not None:
+                    remaining -= len(data)
+                yield data
