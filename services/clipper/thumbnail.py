@@ -1,0 +1,132 @@
+"""The clip's thumbnail: one keyframe decoded, letterboxed to 320x240, JPEG.
+
+Only the keyframe nearest the event time is decoded (one packet fed to a decoder
+built from the segment's codec parameters and extradata), so the cost does not
+grow with the window. The picture is scaled to fit 320x240 keeping its aspect
+ratio, padded with black bars to exactly 320x240 (every thumbnail in a list has
+the same box), and encoded by FFmpeg's ``mjpeg`` encoder in full-range
+``yuvj420p`` (JFIF), so no imaging library is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from eventclip.clipper.remux import Segment, wall_seconds
+from eventclip.v1 import buffer_pb2
+
+WIDTH, HEIGHT = 320, 240
+#: mjpeg quantiser scale (FFmpeg's ``-q:v``; 2 best .. 31 worst).
+JPEG_QSCALE = 4
+#: FFmpeg's FF_QP2LAMBDA: global_quality is a quantiser in lambda units.
+_QP2LAMBDA = 118
+#: Full-range (JPEG) black in YUV.
+_BLACK_Y, _BLACK_C = 0, 128
+
+
+class ThumbnailError(Exception):
+    """No keyframe to decode, or the keyframe does not decode."""
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """A JPEG of exactly ``width`` x ``height``; ``keyframe_time`` is the wall
+    clock of the keyframe shown."""
+
+    jpeg: bytes
+    width: int
+    height: int
+    keyframe_time: datetime
+
+
+def nearest_keyframe(
+    segments: Sequence[Segment], event_time: datetime
+) -> tuple[Segment, buffer_pb2.Packet]:
+    """The keyframe whose wall-clock time is nearest ``event_time`` (the earlier
+    one on a tie) and its segment. Raises ThumbnailError when there is none."""
+    target = event_time.timestamp()
+    best: tuple[float, Segment, buffer_pb2.Packet] | None = None
+    for segment in segments:
+        for packet in segment.packets:
+            if packet.keyframe:
+                distance = abs(wall_seconds(packet) - target)
+                if best is None or distance < best[0]:
+                    best = (distance, segment, packet)
+    if best is None:
+        raise ThumbnailError("the window holds no keyframe")
+    return best[1], best[2]
+
+
+def fit_inside(width: int, height: int, box_w: int = WIDTH, box_h: int = HEIGHT) -> tuple[int, int]:
+    """The largest even size with ``width:height``'s aspect ratio inside the box."""
+    scale = min(box_w / width, box_h / height)
+    w = max(2, min(box_w, round(width * scale / 2) * 2))
+    h = max(2, min(box_h, round(height * scale / 2) * 2))
+    return w, h
+
+
+def decode_keyframe(codec: buffer_pb2.CodecParameters, packet: buffer_pb2.Packet) -> av.VideoFrame:
+    """Decode one keyframe packet with a decoder configured from ``codec``."""
+    try:
+        decoder = av.CodecContext.create(codec.codec_name, "r")
+        if codec.extradata:
+            decoder.extradata = codec.extradata
+        # Frame threading would only add a frame of delay for a single picture.
+        decoder.thread_type = "SLICE"
+        frames = decoder.decode(av.Packet(packet.data))
+        frames += decoder.decode(None)  # flush: the decoder may hold the frame back
+    except (av.FFmpegError, ValueError) as err:
+        raise ThumbnailError(f"cannot decode the {codec.codec_name} keyframe: {err}") from err
+    if not frames:
+        raise ThumbnailError(f"the {codec.codec_name} keyframe decoded to no picture")
+    return frames[0]
+
+
+def letterbox(frame: av.VideoFrame, box_w: int = WIDTH, box_h: int = HEIGHT) -> av.VideoFrame:
+    """Scale ``frame`` to fit the box (aspect ratio kept) and pad it with black
+    bars to exactly ``box_w`` x ``box_h``; returns a full-range yuvj420p frame."""
+    w, h = fit_inside(frame.width, frame.height, box_w, box_h)
+    scaled = frame.reformat(width=w, height=h, format="yuvj420p", interpolation="AREA")
+    y_plane = np.full((box_h, box_w), _BLACK_Y, np.uint8)
+    u_plane = np.full((box_h // 2, box_w // 2), _BLACK_C, np.uint8)
+    v_plane = np.full((box_h // 2, box_w // 2), _BLACK_C, np.uint8)
+    planar = scaled.to_ndarray()  # (h * 3 / 2, w): Y rows, then U and V quarter planes
+    top, left = (box_h - h) // 2 // 2 * 2, (box_w - w) // 2 // 2 * 2  # even: chroma aligned
+    y_plane[top : top + h, left : left + w] = planar[:h]
+    chroma = planar[h:].reshape(2, h // 2, w // 2)
+    u_plane[top // 2 : top // 2 + h // 2, left // 2 : left // 2 + w // 2] = chroma[0]
+    v_plane[top // 2 : top // 2 + h // 2, left // 2 : left // 2 + w // 2] = chroma[1]
+    packed = np.concatenate([y_plane.ravel(), u_plane.ravel(), v_plane.ravel()])
+    return av.VideoFrame.from_ndarray(packed.reshape(box_h * 3 // 2, box_w), format="yuvj420p")
+
+
+def encode_jpeg(frame: av.VideoFrame, qscale: int = JPEG_QSCALE) -> bytes:
+    """One yuvj420p frame as a baseline JPEG (FFmpeg mjpeg, fixed quantiser)."""
+    encoder = av.CodecContext.create("mjpeg", "w")
+    encoder.width, encoder.height = frame.width, frame.height
+    encoder.pix_fmt = "yuvj420p"
+    encoder.time_base = Fraction(1, 1)
+    # A fixed quantiser, not a bit rate: rate control means nothing for one picture.
+    encoder.options = {"flags": "+qscale", "global_quality": str(qscale * _QP2LAMBDA)}
+    frame.pts = 0
+    packets = encoder.encode(frame) + encoder.encode(None)
+    return b"".join(bytes(p) for p in packets)
+
+
+def make_thumbnail(segments: Sequence[Segment], event_time: datetime) -> Thumbnail:
+    """Thumbnail of the keyframe nearest ``event_time`` in the window.
+    Raises ThumbnailError when no keyframe decodes."""
+    segment, packet = nearest_keyframe(segments, event_time)
+    picture = letterbox(decode_keyframe(segment.codec, packet))
+    return Thumbnail(
+        jpeg=encode_jpeg(picture),
+        width=picture.width,
+        height=picture.height,
+        keyframe_time=datetime.fromtimestamp(wall_seconds(packet), UTC),
+    )
