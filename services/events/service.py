@@ -1,0 +1,322 @@
+"""The events service: POS events in, risk assessments and alerts out.
+
+``EventServicer`` (gRPC) stays thin; ``EventProcessor`` holds the logic:
+
+SubmitEvent follows Stripe's idempotency-key model. The event_id is claimed
+first (an INSERT into pos_events, unique), then the event is scored, an alert is
+raised (unique per event) and clips are requested (CreateClip is idempotent per
+alert and camera), and only then is the response stored on the claim. A retry
+of the same event returns that stored response with ``replayed`` set; the same
+event_id with other content is ALREADY_EXISTS. A retry that finds the claim
+without a response waits for the attempt in flight, and when that attempt is
+older than it could still be running (it crashed), finishes the remaining steps
+itself: each of them is safe to repeat, so at most one alert and one clip per
+camera ever exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import grpc
+import pluggy
+from opentelemetry import trace
+
+from eventclip.config import Settings
+from eventclip.errors import AlreadyExists, InvalidArgument, NotFound
+from eventclip.events import messages, risk
+from eventclip.events.clips import CREATE_CLIP_TIMEOUT_SECONDS, ClipRequester, ClipRetryPolicy
+from eventclip.events.models import AlertRecord, PosEventRecord
+from eventclip.events.plugins import PluginRunner, create_plugin_manager
+from eventclip.events.store import AlertPageCursor, EventStore
+from eventclip.rpc import Registration, grpc_method, start_server
+from eventclip.timeutil import as_utc, from_timestamp, utcnow
+from eventclip.v1 import events_pb2, events_pb2_grpc
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+SERVICE_NAME = events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+#: Longest a first attempt can take beyond scoring and clip requests (database
+#: round trips), seconds; a claim older than that without a response crashed.
+ATTEMPT_SLACK_SECONDS = 5.0
+
+
+class EventProcessor:
+    """SubmitEvent, GetAlert and ListAlerts on plain messages (no gRPC context)."""
+
+    def __init__(
+        self, settings: Settings, store: EventStore, runner: PluginRunner, clips: ClipRequester
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.runner = runner
+        self.clips = clips
+        #: How long a retry waits for the first attempt of the same event.
+        self.attempt_budget = timedelta(
+            seconds=settings.plugin_timeout_seconds
+            + CREATE_CLIP_TIMEOUT_SECONDS
+            + ATTEMPT_SLACK_SECONDS
+        )
+
+    async def submit(
+        self, request: events_pb2.SubmitEventRequest
+    ) -> events_pb2.SubmitEventResponse:
+        """Score ``request.event``; at or over the threshold raise an alert and
+        request its clips. Idempotent by event_id (see the module docstring).
+
+        Raises InvalidArgument (the message names the field), NotFound (register
+        not configured), AlreadyExists (event_id reused with different content).
+        """
+        if not request.HasField("event"):
+            raise InvalidArgument("event is required")
+        event = request.event
+        messages.validate_event(event, self.settings)
+        claim = messages.to_record(event, utcnow())
+        earlier = await asyncio.to_thread(self.store.claim, claim)
+        if earlier is None:
+            response = await self._process(event)
+            stored = await asyncio.to_thread(
+                self.store.complete, event.event_id, response.SerializeToString()
+            )
+            return events_pb2.SubmitEventResponse.FromString(stored)
+        if earlier.fingerprint != claim.fingerprint:
+            raise AlreadyExists(
+                f"event_id {event.event_id} was already used for a different event "
+                f"(first received {as_utc(earlier.create_time).isoformat()}); "
+                "send a new event_id for a new event"
+            )
+        return await self._replay(event, earlier)
+
+    async def _replay(
+        self, event: events_pb2.PosEvent, earlier: PosEventRecord
+    ) -> events_pb2.SubmitEventResponse:
+        """The first response of a retried event, waiting for or finishing the
+        first attempt when it has not stored one."""
+        give_up_at = as_utc(earlier.create_time) + self.attempt_budget
+        pause = 0.01
+        while earlier.response is None and utcnow() < give_up_at:
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.25)
+            found = await asyncio.to_thread(self.store.get_event, event.event_id)
+            assert found is not None  # claims are never deleted
+            earlier = found
+        stored = earlier.response
+        if stored is None:
+            log.warning("event %s: the first attempt did not finish; finishing it", event.event_id)
+            response = await self._process(event)
+            stored = await asyncio.to_thread(
+                self.store.complete, event.event_id, response.SerializeToString()
+            )
+        replay = events_pb2.SubmitEventResponse.FromString(stored)
+        replay.replayed = True
+        return replay
+
+    async def _process(self, event: events_pb2.PosEvent) -> events_pb2.SubmitEventResponse:
+        """Score the event, raise the alert when due, request clips: the response."""
+        assessment = await self._assess(event)
+        response = events_pb2.SubmitEventResponse(event=event, assessment=assessment)
+        if risk.raises_alert(assessment.risk_score, assessment.threshold):
+            alert = await self._raise_alert(event, assessment)
+            response.alert.CopyFrom(messages.alert_message(alert, event))
+            response.clip_ids.extend(alert.clip_ids)
+        return response
+
+    async def _assess(self, event: events_pb2.PosEvent) -> events_pb2.Assessment:
+        with tracer.start_as_current_span("events.score_event") as span:
+            span.set_attribute("eventclip.event_id", event.event_id)
+            span.set_attribute("eventclip.event_type", events_pb2.PosEvent.Type.Name(event.type))
+            outcome = await self.runner.score_event(
+                messages.to_plugin_event(event), self.settings.rules.for_plugin
+            )
+            results = [
+                events_pb2.RuleResult(rule=name, score=score.score, reason=score.reason)
+                for name, score in outcome.scores
+                if score.score > 0
+            ]
+            assessment = events_pb2.Assessment(
+                risk_score=risk.combine(r.score for r in results),
+                threshold=self.settings.risk_threshold,
+                results=results,
+                failed_rules=[failure.plugin for failure in outcome.failures],
+            )
+            span.set_attribute("eventclip.risk_score", assessment.risk_score)
+            span.set_attribute("eventclip.failed_rules", list(assessment.failed_rules))
+        return assessment
+
+    async def _raise_alert(
+        self, event: events_pb2.PosEvent, assessment: events_pb2.Assessment
+    ) -> AlertRecord:
+        register = self.settings.register(event.register_id)
+        cameras = list(register.cameras) if register else []
+        record = AlertRecord(
+            id=uuid.uuid4().hex,
+            event_id=event.event_id,
+            store_id=event.store_id,
+            register_id=event.register_id,
+            risk_score=assessment.risk_score,
+            reasons=[
+                {"rule": r.rule, "score": r.score, "reason": r.reason} for r in assessment.results
+            ],
+            clip_ids=[],
+            pending_cameras=cameras,
+            clips_pending=bool(cameras),
+            occurred_at=from_timestamp(event.occurred_at),
+            create_time=utcnow(),
+        )
+        # An earlier, unfinished attempt may have raised it already: that one stays.
+        alert = await asyncio.to_thread(self.store.create_alert, record)
+        return await self.clips.request(alert)
+
+    async def get_alert(self, request: events_pb2.GetAlertRequest) -> events_pb2.Alert:
+        """One alert with its event. Raises InvalidArgument (no id), NotFound."""
+        if not request.id:
+            raise InvalidArgument("id is required")
+        found = await asyncio.to_thread(self.store.get_alert, request.id)
+        if found is None:
+            raise NotFound(f"alert {request.id} does not exist")
+        alert, event = found
+        return messages.alert_message(alert, messages.event_message(event))
+
+    async def list_alerts(
+        self, request: events_pb2.ListAlertsRequest
+    ) -> events_pb2.ListAlertsResponse:
+        """Alerts newest first, ``page_size`` (default 50, at most 1000) at a time
+        (AIP-158). ``page_token`` is opaque and only valid with the filters it was
+        issued for. Raises InvalidArgument for a negative page_size or a bad token."""
+        if request.page_size < 0:
+            raise InvalidArgument("page_size must not be negative")
+        size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        after = decode_page_token(request.page_token, request) if request.page_token else None
+        rows = await asyncio.to_thread(
+            self.store.list_alerts, size + 1, after, request.store_id, request.register_id
+        )
+        response = events_pb2.ListAlertsResponse(
+            alerts=[
+                messages.alert_message(alert, messages.event_message(event))
+                for alert, event in rows[:size]
+            ]
+        )
+        if len(rows) > size:
+            last = rows[size - 1][0]
+            response.next_page_token = encode_page_token(
+                AlertPageCursor(as_utc(last.create_time), last.id), request
+            )
+        return response
+
+
+def encode_page_token(cursor: AlertPageCursor, request: events_pb2.ListAlertsRequest) -> str:
+    """An opaque token: the last alert's position plus the filters in force."""
+    payload = {
+        "t": cursor.create_time.isoformat(),
+        "id": cursor.alert_id,
+        "f": [request.store_id, request.register_id],
+    }
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str, request: events_pb2.ListAlertsRequest) -> AlertPageCursor:
+    """The cursor in ``token``. Raises InvalidArgument when it is not one of ours
+    or was issued for other filters (AIP-158)."""
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        cursor = AlertPageCursor(as_utc(datetime.fromisoformat(payload["t"])), str(payload["id"]))
+        filters = payload["f"]
+    except (ValueError, KeyError, TypeError, binascii.Error) as err:
+        raise InvalidArgument("page_token is invalid (use next_page_token as returned)") from err
+    if filters != [request.store_id, request.register_id]:
+        raise InvalidArgument("page_token was issued for different store_id/register_id filters")
+    return cursor
+
+
+class EventServicer(events_pb2_grpc.EventServiceServicer):
+    """eventclip.v1.EventService over gRPC; the logic is in EventProcessor."""
+
+    def __init__(self, processor: EventProcessor) -> None:
+        self.processor = processor
+
+    @grpc_method
+    async def SubmitEvent(
+        self, request: events_pb2.SubmitEventRequest, context: grpc.aio.ServicerContext
+    ) -> events_pb2.SubmitEventResponse:
+        return await self.processor.submit(request)
+
+    @grpc_method
+    async def GetAlert(
+        self, request: events_pb2.GetAlertRequest, context: grpc.aio.ServicerContext
+    ) -> events_pb2.Alert:
+        return await self.processor.get_alert(request)
+
+    @grpc_method
+    async def ListAlerts(
+        self, request: events_pb2.ListAlertsRequest, context: grpc.aio.ServicerContext
+    ) -> events_pb2.ListAlertsResponse:
+        return await self.processor.list_alerts(request)
+
+
+@dataclass
+class EventsService:
+    """The running events service (eventclip.rpc.RunningService)."""
+
+    port: int
+    server: grpc.aio.Server
+    processor: EventProcessor
+    name: str = "events"
+
+    async def stop(self, grace: float) -> None:
+        """Drain in-flight RPCs for up to ``grace`` s, stop clip retries, close
+        the plugin threads and the database."""
+        await self.server.stop(grace)
+        await self.processor.clips.stop()
+        self.processor.runner.close()
+        await asyncio.to_thread(self.processor.store.close)
+
+
+async def start(
+    settings: Settings,
+    *,
+    plugin_manager: pluggy.PluginManager | None = None,
+    clip_retry: ClipRetryPolicy | None = None,
+) -> EventsService:
+    """Serve EventService on ``settings.services.events.bind`` (port 0 = any free
+    port; the bound one is ``.port``).
+
+    Loads the plugins (``settings.plugins`` allowlist; ``plugin_manager`` replaces
+    that, for tests), migrates the database at ``settings.effective_database_url``
+    and starts retrying clip requests left pending by an earlier run. Raises
+    ConfigError (PluginLoadError) for a bad plugin, RuntimeError when the port
+    cannot be bound.
+    """
+    pm = plugin_manager or create_plugin_manager(settings.plugins)
+    store = await asyncio.to_thread(EventStore.open, settings.effective_database_url)
+    runner = PluginRunner(pm, settings.plugin_timeout_seconds)
+    clips = ClipRequester(settings, store, clip_retry or ClipRetryPolicy())
+    processor = EventProcessor(settings, store, runner, clips)
+    try:
+        server, port = await start_server(
+            settings.services.events.bind,
+            [
+                Registration(
+                    events_pb2_grpc.add_EventServiceServicer_to_server,
+                    EventServicer(processor),
+                    SERVICE_NAME,
+                )
+            ],
+        )
+    except BaseException:
+        await clips.stop()
+        runner.close()
+        await asyncio.to_thread(store.close)
+        raise
+    clips.start()
+    log.info("events listening on %s (port %d)", settings.services.events.bind, port)
+    return EventsService(port=port, server=server, processor=processor)
