@@ -1,25 +1,36 @@
-"""Fixtures for the events service tests."""
+"""Fixtures of the events tests."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
-from eventclip.events.types import PosEvent
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from .harness import Events, make_settings, running
 
 
-def make_event(**fields: Any) -> PosEvent:
-    """A PosEvent for rule tests: an unapproved USD 500.00 refund unless overridden."""
-    values: dict[str, Any] = {
-        "event_id": "e-1",
-        "type": "REFUND",
-        "store_id": "s1",
-        "register_id": "demo",
-        "occurred_at": datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
-        "amount": Decimal("500.00"),
-        "currency": "USD",
-        "operator_id": "cashier-7",
-    }
-    values.update(fields)
-    return PosEvent(**values)
+@pytest.fixture
+async def events(tmp_path: Path) -> AsyncIterator[Events]:
+    async with running(make_settings(tmp_path)) as events:
+        yield events
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+        provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider), "another test installed a non-SDK provider"
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    try:
+        yield exporter
+    finally:
+        exporter.shutdown()  # stops collecting; the provider keeps no reference to data

@@ -22,7 +22,7 @@ from eventclip.events.plugins import (
 )
 from eventclip.events.types import RiskScore
 
-from .conftest import make_event
+from .harness import make_event
 
 BUILTIN = "refund_without_approval"
 

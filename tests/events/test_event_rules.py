@@ -12,7 +12,7 @@ from eventclip.events import risk
 from eventclip.events.types import PosEvent, RiskScore, format_money
 from eventclip.plugins import refund_without_approval as rule
 
-from .conftest import make_event
+from .harness import make_event
 
 DEFAULTS = load_settings().rules.for_plugin("refund_without_approval")
 

@@ -7,11 +7,8 @@ clipper: the events service must raise and store alerts all the same.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,103 +16,18 @@ from typing import Any
 import grpc
 import pluggy
 import pytest
-from conftest import free_port
 from google.type.money_pb2 import Money
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from eventclip import hookimpl
-from eventclip.config import Settings, load_settings
 from eventclip.events import messages
-from eventclip.events.clips import ClipRetryPolicy
 from eventclip.events.plugins import create_plugin_manager
-from eventclip.events.service import EventsService, start
 from eventclip.events.store import EventStore
 from eventclip.events.types import RiskScore
-from eventclip.timeutil import to_timestamp, utcnow
-from eventclip.v1 import events_pb2, events_pb2_grpc
+from eventclip.timeutil import utcnow
+from eventclip.v1 import events_pb2
 
-REGISTER = "till-1"
-CAMERAS = ["cam1", "cam2"]
-REASON = "refund of USD 500.00 without manager approval (over 100)"
-
-
-def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "data_dir": tmp_path,
-        "database_url": database_url,
-        "cameras": [{"id": c, "source": "synthetic://"} for c in CAMERAS],
-        "registers": [{"id": REGISTER, "cameras": CAMERAS}],
-        "clips": {"pre_roll_seconds": 1, "post_roll_seconds": 1, "settle_seconds": 0.2},
-        # Nothing listens on the clipper's port: the clipper is down.
-        "services": {"events": {"port": 0}, "clipper": {"port": free_port()}},
-        "plugin_timeout_seconds": 0.5,
-    }
-    values.update(overrides)
-    return load_settings(**values)
-
-
-@dataclass
-class Events:
-    service: EventsService
-    stub: events_pb2_grpc.EventServiceStub
-    settings: Settings
-
-    async def submit(self, event: events_pb2.PosEvent) -> events_pb2.SubmitEventResponse:
-        request = events_pb2.SubmitEventRequest(event=event)
-        return await self.stub.SubmitEvent(request, timeout=15)
-
-    async def alerts(self, **filters: Any) -> list[events_pb2.Alert]:
-        request = events_pb2.ListAlertsRequest(page_size=1000, **filters)
-        return list((await self.stub.ListAlerts(request, timeout=5)).alerts)
-
-
-@contextlib.asynccontextmanager
-async def running(
-    settings: Settings, plugin_manager: pluggy.PluginManager | None = None
-) -> AsyncIterator[Events]:
-    service = await start(
-        settings,
-        plugin_manager=plugin_manager,
-        clip_retry=ClipRetryPolicy(initial=0.2, maximum=0.5, idle_poll=1),
-    )
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
-            yield Events(service, events_pb2_grpc.EventServiceStub(channel), settings)
-    finally:
-        await service.stop(1.0)
-
-
-@pytest.fixture
-async def events(tmp_path: Path) -> AsyncIterator[Events]:
-    async with running(make_settings(tmp_path)) as events:
-        yield events
-
-
-def refund(**fields: Any) -> events_pb2.PosEvent:
-    """An unapproved USD 500.00 refund at REGISTER a moment ago."""
-    values: dict[str, Any] = {
-        "event_id": f"pos-{uuid.uuid4().hex[:12]}",
-        "type": events_pb2.PosEvent.REFUND,
-        "store_id": "s1",
-        "register_id": REGISTER,
-        "operator_id": "op-7",
-        "amount": Money(currency_code="USD", units=500),
-        "transaction_id": "tx-1",
-        "occurred_at": to_timestamp(utcnow() - timedelta(seconds=0.5)),
-        "attributes": {"lane": "3"},
-    }
-    values.update(fields)
-    return events_pb2.PosEvent(**values)
-
-
-async def status_of(call: Any) -> tuple[grpc.StatusCode, str]:
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        await call
-    return info.value.code(), info.value.details() or ""
-
+from .harness import CAMERAS, REASON, REGISTER, Events, make_settings, refund, running, status_of
 
 # -- validation -----------------------------------------------------------------
 
@@ -403,22 +315,6 @@ async def test_page_token_is_bound_to_its_filters(events: Events) -> None:
 
 
 # -- tracing ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-        provider = trace.get_tracer_provider()
-    assert isinstance(provider, TracerProvider), "another test installed a non-SDK provider"
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    try:
-        yield exporter
-    finally:
-        exporter.shutdown()  # stops collecting; the provider keeps no reference to data
 
 
 async def test_scoring_span_carries_event_and_risk(

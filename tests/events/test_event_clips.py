@@ -1,0 +1,92 @@
+"""Clip requests from the events service reaching the REAL clipper over gRPC:
+one clip per camera of the register, replayed on retry, requested later when
+the clipper was down, and one trace from SubmitEvent to CreateClip."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import grpc
+import pytest
+
+from eventclip.config import Settings
+from eventclip.timeutil import from_timestamp
+from eventclip.v1 import clips_pb2, clips_pb2_grpc, events_pb2
+
+from .harness import CAMERAS, make_settings, refund, running
+
+clipper_service = pytest.importorskip(
+    "eventclip.clipper.service", reason="eventclip.clipper.service not there yet"
+)
+
+
+async def clips_of(settings: Settings, alert_id: str) -> list[clips_pb2.Clip]:
+    async with grpc.aio.insecure_channel(settings.services.clipper.target) as channel:
+        stub = clips_pb2_grpc.ClipServiceStub(channel)
+        listed = await stub.ListClips(clips_pb2.ListClipsRequest(alert_id=alert_id), timeout=5)
+    return sorted(listed.clips, key=lambda c: CAMERAS.index(c.camera_id))
+
+
+async def test_alert_requests_one_clip_per_register_camera(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    clipper = await clipper_service.start(settings)
+    try:
+        async with running(settings) as events:
+            event = refund()
+            first = await events.submit(event)
+            assert first.alert.risk_score == 0.5
+            assert len(first.clip_ids) == len(CAMERAS)
+            assert list(first.alert.clip_ids) == list(first.clip_ids)
+            clips = await clips_of(settings, first.alert.id)
+            assert [c.id for c in clips] == list(first.clip_ids)
+            occurred = from_timestamp(event.occurred_at)
+            for camera, clip in zip(CAMERAS, clips, strict=True):
+                assert (clip.camera_id, clip.event_id) == (camera, event.event_id)
+                assert from_timestamp(clip.event_time) == occurred
+                assert from_timestamp(clip.start_time) == occurred - timedelta(seconds=1)
+                assert from_timestamp(clip.end_time) == occurred + timedelta(seconds=1)
+            retry = await events.submit(event)
+            assert retry.replayed and list(retry.clip_ids) == list(first.clip_ids)
+            assert len(await clips_of(settings, first.alert.id)) == len(CAMERAS)
+    finally:
+        await clipper.stop(1.0)
+
+
+async def test_clips_are_requested_once_the_clipper_comes_back(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    async with running(settings) as events:
+        response = await events.submit(refund())
+        assert list(response.clip_ids) == []
+        clipper = await clipper_service.start(settings)  # on the port events already targets
+        try:
+            deadline = time.monotonic() + 15
+            while True:
+                alert = await events.stub.GetAlert(
+                    events_pb2.GetAlertRequest(id=response.alert.id), timeout=5
+                )
+                if len(alert.clip_ids) == len(CAMERAS):
+                    break
+                assert time.monotonic() < deadline, f"clip ids never filled: {alert}"
+                await asyncio.sleep(0.2)
+            clips = await clips_of(settings, response.alert.id)
+            assert [c.id for c in clips] == list(alert.clip_ids)
+        finally:
+            await clipper.stop(1.0)
+
+
+async def test_create_clip_is_in_the_submit_event_trace(tmp_path: Path, spans) -> None:
+    settings = make_settings(tmp_path)
+    clipper = await clipper_service.start(settings)
+    try:
+        async with running(settings) as events:
+            await events.submit(refund())
+    finally:
+        await clipper.stop(1.0)
+    finished = spans.get_finished_spans()
+    submit = next(s for s in finished if s.name.endswith("EventService/SubmitEvent"))
+    create = [s for s in finished if s.name.endswith("ClipService/CreateClip")]
+    assert create, [s.name for s in finished]
+    assert all(s.context.trace_id == submit.context.trace_id for s in create)
