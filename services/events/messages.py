@@ -32,6 +32,8 @@ AMOUNT_REQUIRED = frozenset(
     }
 )
 
+KNOWN_TYPES = frozenset(PosEventType.values())
+
 #: Idempotency keys: 1-128 printable ASCII characters, no spaces (UUIDs, ULIDs,
 #: "store-12/reg-3/000123"...).
 EVENT_ID_PATTERN = re.compile(r"[!-~]{1,128}")
@@ -59,7 +61,7 @@ def validate_event(event: events_pb2.PosEvent, settings: Settings) -> None:
         )
     if event.type == PosEventType.TYPE_UNSPECIFIED:
         raise InvalidArgument("event.type is required (SALE, REFUND, VOID, ...)")
-    if event.type not in PosEventType.values():
+    if event.type not in KNOWN_TYPES:
         raise InvalidArgument(f"event.type {event.type} is not a known PosEvent.Type")
     for name in ("store_id", "register_id"):
         if not getattr(event, name):
