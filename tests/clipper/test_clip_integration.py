@@ -16,10 +16,15 @@ import grpc
 import pytest
 import pytest_asyncio
 from conftest import free_port
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from eventclip.buffer import service as buffer_service
 from eventclip.clipper import service as clipper_service
 from eventclip.config import Settings, load_settings
+from eventclip.rpc import open_channel
 from eventclip.timeutil import (
     duration_seconds,
     timestamp_seconds,
@@ -192,3 +197,33 @@ async def test_an_interrupted_job_resumes_after_a_restart(site: Site) -> None:
     finally:
         await channel.close()
         await service.stop(1)
+
+
+async def test_the_job_continues_the_trace_of_create_clip(site: Site) -> None:
+    """refund -> CreateClip -> clip job -> ReadWindow is one trace, though the job
+    runs after CreateClip has returned."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    service = await clipper_service.start(site.settings)
+    channel = open_channel(f"127.0.0.1:{service.port}")  # traced: propagates the context
+    stub = clips_pb2_grpc.ClipServiceStub(channel)
+    try:
+        with provider.get_tracer("test").start_as_current_span("refund") as root:
+            created = await stub.CreateClip(around_now(pre=1, post=1))
+        clip, _ = await wait_finished(stub, created.id)
+        assert clip.state == State.READY, clip.failure_reason
+    finally:
+        await channel.close()
+        await service.stop(1)
+
+    trace_id = root.get_span_context().trace_id
+    in_trace = {s.name for s in exporter.get_finished_spans() if s.context.trace_id == trace_id}
+    exporter.shutdown()  # stop collecting the spans of later tests
+    assert "clipper.job" in in_trace
+    assert "/eventclip.v1.ClipService/CreateClip" in in_trace
+    assert "/eventclip.v1.BufferService/ReadWindow" in in_trace
