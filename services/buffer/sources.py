@@ -114,12 +114,14 @@ def open_source(
         # FFmpeg's RTSP `timeout` is the socket I/O timeout in microseconds.
         options = {"rtsp_transport": "tcp", "timeout": str(int(read_timeout * 1e6))}
         with _open_container(url, options, open_timeout, read_timeout) as container:
-            yield OpenedSource(_stream_info(container, url), _demux(container, url, stop))
+            yield OpenedSource(_stream_info(container, url), _demux(container, stop, read_timeout))
     elif scheme in ("http", "https"):
         options = {"rw_timeout": str(int(read_timeout * 1e6))}
         with _open_container(url, options, open_timeout, read_timeout) as container:
             yield OpenedSource(
-                _stream_info(container, url), _demux(container, url, stop), HLS_MAX_BEHIND
+                _stream_info(container, url),
+                _demux(container, stop, read_timeout),
+                HLS_MAX_BEHIND,
             )
     else:
         raise SourceError(f"unsupported source scheme {scheme!r} in {redact_url(url)}")
@@ -159,7 +161,7 @@ def _stream_info(container: av.container.InputContainer, url: str) -> StreamInfo
 
 
 def _demux(
-    container: av.container.InputContainer, url: str, stop: threading.Event
+    container: av.container.InputContainer, stop: threading.Event, read_timeout: float
 ) -> Iterator[DemuxedPacket]:
     """Video packets of a live container until it ends, fails or ``stop``."""
     stream = container.streams.video[0]
@@ -169,7 +171,7 @@ def _demux(
             if stop.is_set():
                 return
     except av.ExitError as err:
-        raise SourceError("no data within the read timeout") from err
+        raise SourceError(f"no data for {read_timeout:g} s (read timeout)") from err
     except (av.FFmpegError, OSError) as err:
         raise SourceError(f"reading the source failed: {err}") from err
 
