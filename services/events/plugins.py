@@ -84,7 +84,7 @@ def create_plugin_manager(allowlist: Sequence[str] | None = None) -> pluggy.Plug
             )
     for name, module in builtin.items():
         if allowed is None or name in allowed:
-            _load(name, lambda module=module, name=name: pm.register(_import(module), name=name))
+            _load(name, functools.partial(_register_module, pm, module, name))
     for name in installed:
         if name in builtin:
             log.warning("installed plugin %r ignored: a built-in plugin has that name", name)
@@ -94,13 +94,14 @@ def create_plugin_manager(allowlist: Sequence[str] | None = None) -> pluggy.Plug
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as err:
-        raise PluginLoadError(f"plugin {err.plugin!r} is invalid: {err}") from err
+        name = pm.get_name(err.plugin) or repr(err.plugin)
+        raise PluginLoadError(f"plugin {name!r} is invalid: {err}") from err
     log.info("plugins loaded: %s", ", ".join(plugin_names(pm)) or "none")
     return pm
 
 
-def _import(module: str) -> Any:
-    return importlib.import_module(module)
+def _register_module(pm: pluggy.PluginManager, module: str, name: str) -> None:
+    pm.register(importlib.import_module(module), name=name)
 
 
 def _load(name: str, load: Callable[[], object]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ class EventStore:
         tell a retry from a conflicting event)."""
         # Core INSERT: this is on every event's path, the ORM unit of work is not needed.
         row = record.model_dump()
-        while True:
+        for _ in range(3):
             try:
                 with self._writing, self.engine.begin() as connection:
                     connection.execute(insert(PosEventRecord), [row])
@@ -80,6 +81,8 @@ class EventStore:
                 if existing is not None:
                     return existing
                 # The other claim was rolled back between our INSERT and SELECT: retry.
+                error = sys.exc_info()[1]
+        raise RuntimeError(f"cannot claim event_id {record.event_id}") from error
 
     def get_event(self, event_id: str) -> PosEventRecord | None:
         with self._session() as session:

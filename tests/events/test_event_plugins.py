@@ -254,5 +254,5 @@ def test_implementation_of_an_unknown_hook_fails_check_pending(site: Path) -> No
             return None
         """,
     )
-    with pytest.raises(PluginLoadError, match=r"typo.*score_evnt"):
+    with pytest.raises(PluginLoadError, match=r"plugin 'typo' is invalid.*score_evnt"):
         create_plugin_manager()
