@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import contextvars
 import functools
 import importlib
 import importlib.metadata
 import inspect
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,23 +141,19 @@ class PluginRunner:
     """Calls each hook implementation separately with a time limit.
 
     A coroutine-function implementation runs on the event loop; any other runs in
-    a thread of its own pool (so a stuck plugin never starves the database calls
-    in the default executor), and an awaitable it returns is awaited on the loop.
+    a daemon thread of its own (so a stuck plugin neither starves the database
+    calls in the default executor nor blocks shutdown), and an awaitable it
+    returns is awaited on the loop.
     The whole call, thread and awaitable together, gets ``timeout`` seconds.
     Failures are logged, counted per plugin (``failure_counts`` and the OTel
     counter ``eventclip.plugin.failures``) and returned, never raised.
     """
 
-    def __init__(self, pm: pluggy.PluginManager, timeout: float, max_threads: int = 8) -> None:
+    def __init__(self, pm: pluggy.PluginManager, timeout: float) -> None:
         self.pm = pm
         self.timeout = timeout
         self.failure_counts: collections.Counter[str] = collections.Counter()
         self._abandoned: collections.Counter[str] = collections.Counter()
-        self._executor = ThreadPoolExecutor(max_threads, thread_name_prefix="eventclip-plugin")
-
-    def close(self) -> None:
-        """Release the thread pool without waiting for stuck plugin threads."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def score_event(
         self, event: PosEvent, options_for: Callable[[str], Mapping[str, Any]]
@@ -218,11 +215,23 @@ class PluginRunner:
     async def _in_thread(
         self, name: str, function: Callable[..., Any], args: dict[str, Any], deadline: float
     ) -> Any:
+        # A daemon thread per call rather than a pool: a pool's threads are joined
+        # at interpreter exit, so one plugin stuck forever would keep the service
+        # from shutting down. Starting a thread costs tens of microseconds.
         loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         context = contextvars.copy_context()  # keeps the current trace span in the thread
-        future = loop.run_in_executor(
-            self._executor, functools.partial(context.run, function, **args)
-        )
+
+        def run() -> None:
+            try:
+                outcome: tuple[Any, BaseException | None] = (context.run(function, **args), None)
+            except BaseException as err:  # SystemExit from a plugin must not stop us
+                wrapped = err if isinstance(err, Exception) else RuntimeError(repr(err))
+                outcome = (None, wrapped)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_settle, future, *outcome)
+
+        threading.Thread(target=run, name=f"eventclip-plugin-{name}", daemon=True).start()
         try:
             # shield: on timeout the thread cannot be stopped; count it until it returns.
             return await asyncio.wait_for(asyncio.shield(future), deadline - time.monotonic())
@@ -242,3 +251,12 @@ class PluginRunner:
         self.failure_counts[name] += 1
         _failure_metric.add(1, {"plugin": name})
         return PluginFailure(name, error)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

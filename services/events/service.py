@@ -273,11 +273,10 @@ class EventsService:
     name: str = "events"
 
     async def stop(self, grace: float) -> None:
-        """Drain in-flight RPCs for up to ``grace`` s, stop clip retries, close
-        the plugin threads and the database."""
+        """Drain in-flight RPCs for up to ``grace`` s, stop clip retries and
+        close the database."""
         await self.server.stop(grace)
         await self.processor.clips.stop()
-        self.processor.runner.close()
         await asyncio.to_thread(self.processor.store.close)
 
 
@@ -314,7 +313,6 @@ async def start(
         )
     except BaseException:
         await clips.stop()
-        runner.close()
         await asyncio.to_thread(store.close)
         raise
     clips.start()

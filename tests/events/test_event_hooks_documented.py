@@ -76,14 +76,11 @@ async def test_hook_score_event_examples_from_the_docs() -> None:
             attributes=attributes,
         )  # fmt: skip
 
-    try:
-        cut = await runner.score_event(event("PRICE_OVERRIDE", "40", list_price="100"), no_options)
-        small_cut = await runner.score_event(
-            event("PRICE_OVERRIDE", "60", list_price="100"), no_options
-        )
-        void = await runner.score_event(event("VOID", "5"), no_options)
-    finally:
-        runner.close()
+    cut = await runner.score_event(event("PRICE_OVERRIDE", "40", list_price="100"), no_options)
+    small_cut = await runner.score_event(
+        event("PRICE_OVERRIDE", "60", list_price="100"), no_options
+    )
+    void = await runner.score_event(event("VOID", "5"), no_options)
     assert cut.scores == [
         (
             "price_override",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 import textwrap
 import threading
@@ -120,13 +121,10 @@ async def test_failing_plugins_are_isolated_and_reported(
     pm: pluggy.PluginManager, throwaway: dict[str, object]
 ) -> None:
     runner = PluginRunner(pm, timeout=0.3)
-    try:
-        options = {BUILTIN: {"min_amount": "100", "score": 0.5}, "awaitable": {"x": 1}}
-        started = asyncio.get_running_loop().time()
-        outcome = await runner.score_event(make_event(), lambda name: options.get(name, {}))
-        elapsed = asyncio.get_running_loop().time() - started
-    finally:
-        runner.close()
+    options = {BUILTIN: {"min_amount": "100", "score": 0.5}, "awaitable": {"x": 1}}
+    started = asyncio.get_running_loop().time()
+    outcome = await runner.score_event(make_event(), lambda name: options.get(name, {}))
+    elapsed = asyncio.get_running_loop().time() - started
     scores = dict(outcome.scores)
     assert scores == {
         BUILTIN: RiskScore(0.5, "refund of USD 500.00 without manager approval (over 100)"),
@@ -146,21 +144,46 @@ async def test_failing_plugins_are_isolated_and_reported(
 async def test_a_plugin_stuck_in_threads_is_skipped_not_queued(
     pm: pluggy.PluginManager, throwaway: dict[str, object]
 ) -> None:
-    runner = PluginRunner(pm, timeout=0.05, max_threads=8)
-    try:
-        for _ in range(6):
-            outcome = await runner.score_event(make_event(), no_options)
-        failed = {f.plugin: f.error for f in outcome.failures}
-        assert failed["hangs"].startswith("skipped: 4 earlier calls still hung")
-        assert runner.failure_counts["hangs"] == 6
-        # Threads are left for the others: the built-in still scores every time.
-        assert BUILTIN not in failed
-        throwaway["hangs"].release.set()  # type: ignore[attr-defined]
-        await asyncio.sleep(0.1)
+    runner = PluginRunner(pm, timeout=0.05)
+    for _ in range(6):
         outcome = await runner.score_event(make_event(), no_options)
-        assert "hangs" in dict(outcome.scores)
-    finally:
-        runner.close()
+    failed = {f.plugin: f.error for f in outcome.failures}
+    assert failed["hangs"].startswith("skipped: 4 earlier calls still hung")
+    assert runner.failure_counts["hangs"] == 6
+    assert BUILTIN not in failed  # the others still score every time
+    throwaway["hangs"].release.set()  # type: ignore[attr-defined]
+    await asyncio.sleep(0.1)
+    outcome = await runner.score_event(make_event(), no_options)
+    assert "hangs" in dict(outcome.scores)
+
+
+def test_a_plugin_stuck_forever_does_not_block_shutdown(tmp_path: Path) -> None:
+    script = tmp_path / "stuck.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import asyncio, threading
+            from datetime import UTC, datetime
+            from eventclip import hookimpl
+            from eventclip.events.plugins import PluginRunner, create_plugin_manager
+            from eventclip.events.types import PosEvent
+
+            class Stuck:
+                @hookimpl
+                def score_event(self, event):
+                    threading.Event().wait()  # forever
+
+            pm = create_plugin_manager([])
+            pm.register(Stuck(), name="stuck")
+            event = PosEvent("e1", "SALE", "s1", "r1", datetime.now(UTC))
+            outcome = asyncio.run(PluginRunner(pm, 0.1).score_event(event, lambda name: {}))
+            print(outcome.failures[0].error)
+            """
+        )
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "timed out after 0.1 s"
 
 
 def test_allowlist_limits_what_loads() -> None:
@@ -223,13 +246,10 @@ async def test_entry_point_plugins_load_and_score(site: Path) -> None:
     assert plugin_names(pm) == ["nosale", BUILTIN]
     assert [dist.metadata["Name"] for _, dist in pm.list_plugin_distinfo()] == ["eventclip-nosale"]
     runner = PluginRunner(pm, timeout=1)
-    try:
-        outcome = await runner.score_event(
-            make_event(type="NO_SALE", amount=None, currency=None),
-            lambda name: {"score": 0.35} if name == "nosale" else {},
-        )
-    finally:
-        runner.close()
+    outcome = await runner.score_event(
+        make_event(type="NO_SALE", amount=None, currency=None),
+        lambda name: {"score": 0.35} if name == "nosale" else {},
+    )
     assert outcome.scores == [("nosale", RiskScore(0.35, "drawer opened without a sale"))]
     # The allowlist keeps installed plugins out too.
     assert plugin_names(create_plugin_manager([BUILTIN])) == [BUILTIN]
