@@ -329,10 +329,13 @@ class RunningBuffer:
         await self.buffer.stop_ingest()
 
 
-async def start(settings: Settings, *, buffer: Buffer | None = None) -> RunningBuffer:
+async def start(
+    settings: Settings, *, buffer: Buffer | None = None, ingest: bool = True
+) -> RunningBuffer:
     """Serve BufferService on ``settings.services.buffer.bind`` and start
     ingesting every configured camera. ``buffer``: a prepared Buffer (tests use
-    it for short timeouts); by default one built from ``settings``."""
+    it for short timeouts); by default one built from ``settings``.
+    ``ingest=False`` serves only what is put into the rings (benchmarks)."""
     if buffer is None:
         buffer = Buffer(settings.cameras, max_window_seconds=settings.clips.max_seconds)
     server, port = await start_server(
@@ -345,6 +348,7 @@ async def start(settings: Settings, *, buffer: Buffer | None = None) -> RunningB
             )
         ],
     )
-    buffer.start_ingest()
+    if ingest:
+        buffer.start_ingest()
     log.info("buffer listening on port %d with %d camera(s)", port, len(buffer.cameras))
     return RunningBuffer(server, buffer, port)
