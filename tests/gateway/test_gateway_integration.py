@@ -30,10 +30,6 @@ from eventclip.timeutil import utcnow
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-# Until every backend has landed, say which one is missing instead of erroring.
-for _name in ("buffer", "clipper", "events"):
-    pytest.importorskip(f"eventclip.{_name}.service", reason=f"eventclip.{_name}.service not there")
-
 CAMERA = "cam1"
 REGISTER = "till-1"
 #: 1 s GOPs of a small 16:9 picture (the thumbnail is letterboxed to 320x240).
