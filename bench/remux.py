@@ -91,6 +91,12 @@ def load_window(path: Path) -> list[buffer_pb2.ReadWindowResponse]:
     return messages
 
 
+def ffmpeg_cut_command(ffmpeg: str, source: Path, out: Path) -> list[str]:
+    """The ffmpeg CLI cutting the window from a file by stream copy, as a user would."""
+    cmd = [ffmpeg, "-v", "error", "-y", "-ss", "0", "-t", str(SECONDS), "-i", str(source)]
+    return [*cmd, "-c", "copy", "-movflags", "+faststart", str(out)]
+
+
 def timed(fn: Callable[[], Path | None], runs: int) -> tuple[float, float]:
     """(median, p90) wall time in ms of ``fn``. A path ``fn`` returns is deleted
     after each run, outside the timing: every run writes a new file, as a clip
@@ -155,8 +161,7 @@ def main() -> None:
             source = Path(tmp) / "source.mp4"
             remux_to_mp4(segments, source)
             cli_out = Path(tmp) / "cli.mp4"
-            cmd = [ffmpeg, "-v", "error", "-y", "-ss", "0", "-t", str(SECONDS), "-i", str(source)]
-            cmd += ["-c", "copy", "-movflags", "+faststart", str(cli_out)]
+            cmd = ffmpeg_cut_command(ffmpeg, source, cli_out)
 
             def ffmpeg_cli() -> Path:
                 subprocess.run(cmd, check=True)

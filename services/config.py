@@ -68,8 +68,6 @@ class ClipsConfig(_Strict):
     max_seconds: float = Field(600.0, gt=0)
     #: Attempts per clip job before it is FAILED (backoff doubles from 1 s).
     max_attempts: int = Field(3, ge=1, le=20)
-    #: Extra wait past end_time for the post-roll to reach the buffer, seconds.
-    settle_seconds: float = Field(1.0, ge=0)
 
 
 class ServiceAddress(_Strict):

@@ -3,11 +3,13 @@
 A job per clip, driven by the row in ``clips`` (the database is the source of
 truth; the in-process queue only holds asyncio tasks):
 
-1. PENDING: sleep until ``next_attempt_at`` (first ``end_time + settle_seconds``,
-   so the buffer has the whole post-roll; later the backoff).
-2. RECORDING: ``BufferService.ReadWindow`` over gRPC with a deadline, stream-copy
-   remux to MP4 + thumbnail (in a worker thread), both committed to storage with
-   their SHA-256.
+1. PENDING: sleep until ``next_attempt_at`` (first ``start_time``, later the
+   backoff).
+2. RECORDING: ``BufferService.ReadWindow`` over gRPC with a deadline. It follows
+   live packets until ``end_time``, so the job holds the pre-roll and most of the
+   post-roll by the time the post-roll is buffered, and only the tail, the
+   stream-copy remux to MP4 and the thumbnail (in a worker thread) remain; both
+   files are committed to storage with their SHA-256.
 3. READY with the media fields, or FAILED with the reason.
 
 Retries: a failed attempt is retried after 1 s, 2 s, 4 s ... (doubling) up to
@@ -127,7 +129,6 @@ class ClipJobRunner:
         storage: ClipStorage,
         buffer_channel: grpc.aio.Channel,
         *,
-        settle_seconds: float,
         max_attempts: int,
         backoff_seconds: float = 1.0,
         clock: Callable[[], datetime] = utcnow,
@@ -135,7 +136,6 @@ class ClipJobRunner:
         self._store = store
         self._storage = storage
         self._buffer = buffer_pb2_grpc.BufferServiceStub(buffer_channel)
-        self._settle = timedelta(seconds=settle_seconds)
         self._max_attempts = max_attempts
         self._backoff = backoff_seconds
         self._clock = clock
@@ -145,9 +145,12 @@ class ClipJobRunner:
         self._busy: set[str] = set()
         self._closing = False
 
-    def first_attempt_at(self, end_time: datetime) -> datetime:
-        """When a new clip's first attempt is due: its end_time plus the settle time."""
-        return end_time + self._settle
+    @staticmethod
+    def first_attempt_at(start_time: datetime) -> datetime:
+        """When a new clip's first attempt is due: its start_time. Reading then
+        follows the camera live, so the clip is cut the moment its post-roll is
+        buffered rather than after a polling delay."""
+        return start_time
 
     async def resume(self) -> int:
         """Schedule every PENDING/RECORDING clip in the database (after a restart);
@@ -203,7 +206,7 @@ class ClipJobRunner:
         ) as span:
             try:
                 while record.state in (PENDING, RECORDING):
-                    due = record.next_attempt_at or self.first_attempt_at(record.end_time)
+                    due = record.next_attempt_at or self.first_attempt_at(record.start_time)
                     delay = (due - self._clock()).total_seconds()
                     if delay > 0:
                         await asyncio.sleep(delay)

@@ -86,7 +86,7 @@ class ClipRecord(ClipperTable, table=True):
     thumbnail_key: str | None = Field(default=None, max_length=255)
 
     attempts: int = 0
-    #: Earliest time the job may (re)try: end_time + settle, then the backoff.
+    #: Earliest time the job may (re)try: start_time, then the backoff.
     next_attempt_at: datetime | None = _utc(nullable=True, index=True)
     #: W3C trace context of the CreateClip call ({"traceparent": ..., "tracestate": ...}),
     #: so the job, however late it runs, continues the request's trace.

@@ -104,7 +104,7 @@ class Clipper:
             start_time=event_time - timedelta(seconds=pre),
             end_time=end_time,
             event_time=event_time,
-            next_attempt_at=self.jobs.first_attempt_at(end_time),
+            next_attempt_at=self.jobs.first_attempt_at(event_time - timedelta(seconds=pre)),
             trace_context=trace_context,
             create_time=now,
             update_time=now,
@@ -262,7 +262,6 @@ async def start(settings: Settings) -> RunningClipper:
         store,
         storage,
         buffer_channel,
-        settle_seconds=settings.clips.settle_seconds,
         max_attempts=settings.clips.max_attempts,
     )
     clipper = Clipper(settings, store, storage, jobs)

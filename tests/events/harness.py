@@ -35,7 +35,7 @@ def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: 
         "database_url": database_url,
         "cameras": [{"id": c, "source": "synthetic://"} for c in CAMERAS],
         "registers": [{"id": REGISTER, "cameras": CAMERAS}],
-        "clips": {"pre_roll_seconds": 1, "post_roll_seconds": 1, "settle_seconds": 0.2},
+        "clips": {"pre_roll_seconds": 1, "post_roll_seconds": 1},
         # Nothing listens on the clipper's port: the clipper is down.
         "services": {"events": {"port": 0}, "clipper": {"port": free_port()}},
         "plugin_timeout_seconds": 0.5,

@@ -61,8 +61,9 @@ class ClipServiceServicer:
 
     def CreateClip(self, request, context):
         """Requests a clip of one camera around event_time. Returns at once with the
-        clip PENDING; a job waits for the post-roll to be buffered, then cuts
-        (RECORDING) and ends READY or FAILED.
+        clip PENDING (its window has not started yet) or RECORDING (the job follows
+        the camera live until the post-roll is buffered); the job then cuts and ends
+        READY or FAILED.
 
         Idempotent per (alert_id, camera_id) when alert_id is set, and per
         request_id when that is set: a retry returns the existing clip.
