@@ -28,6 +28,8 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Alembic announces each of its own plugins at INFO on every start-up.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # FFmpeg's own log callback serialises threads (PyAV docs); keep it off.
     import av.logging
 

@@ -1,4 +1,5 @@
 import sqlalchemy
+
 from eventclip.db import create_db_engine
 
 

@@ -22,7 +22,9 @@ def test_generated_code_is_current(tmp_path: Path) -> None:
     committed = {p.name: p.read_bytes() for p in committed_dir.glob("*_pb2*.py*")}
     assert fresh.keys() == committed.keys(), "run: python protos/generate.py"
     stale = sorted(name for name in fresh if fresh[name] != committed[name])
-    assert not stale, f"generated code is stale ({', '.join(stale)}); run: python protos/generate.py"
+    assert not stale, (
+        f"generated code is stale ({', '.join(stale)}); run: python protos/generate.py"
+    )
 
 
 def test_generated_code_imports_as_eventclip_v1() -> None:
@@ -41,4 +43,6 @@ def test_enums_start_with_unspecified() -> None:
         for message in module.DESCRIPTOR.message_types_by_name.values():
             for enum in message.enum_types:
                 first = enum.values_by_number[0].name
-                assert first.endswith("_UNSPECIFIED"), f"{message.name}.{enum.name} starts with {first}"
+                assert first.endswith("_UNSPECIFIED"), (
+                    f"{message.name}.{enum.name} starts with {first}"
+                )

@@ -16,21 +16,21 @@ from datetime import timedelta
 import grpc
 from opentelemetry import propagate
 
+from eventclip import pagination
 from eventclip.clipper import messages
 from eventclip.clipper.jobs import ClipJobRunner
 from eventclip.clipper.models import READY, ClipRecord
 from eventclip.clipper.storage import CHUNK_BYTES, ClipStorage, LocalStorage
-from eventclip.clipper.store import ClipPageCursor, ClipStore, new_clip_id
+from eventclip.clipper.store import ClipStore, new_clip_id
 from eventclip.config import Settings
 from eventclip.errors import FailedPrecondition, InvalidArgument, NotFound, OutOfRange
+from eventclip.pagination import PageCursor
 from eventclip.rpc import Registration, grpc_method, open_channel, start_server
 from eventclip.timeutil import duration_seconds, from_timestamp, utcnow
 from eventclip.v1 import clips_pb2, clips_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 CONTENT_TYPES = {
     clips_pb2.ReadClipMediaRequest.Kind.VIDEO: "video/mp4",
     clips_pb2.ReadClipMediaRequest.Kind.THUMBNAIL: "image/jpeg",
@@ -130,11 +130,10 @@ class Clipper:
         """Clips newest first, ``page_size`` (default 50, at most 1000) at a time,
         filtered by camera_id/event_id/alert_id when set (AIP-158). Raises
         InvalidArgument for a negative page_size or a bad page_token."""
-        if request.page_size < 0:
-            raise InvalidArgument("page_size must not be negative")
-        size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        after = (
-            messages.decode_page_token(request.page_token, request) if request.page_token else None
+        size = pagination.page_size(request.page_size)
+        filters = [request.camera_id, request.event_id, request.alert_id]
+        after = pagination.decode_page_token(
+            request.page_token, filters, "camera_id/event_id/alert_id"
         )
         rows = await asyncio.to_thread(
             self.store.list_clips,
@@ -149,8 +148,8 @@ class Clipper:
         )
         if len(rows) > size:
             last = rows[size - 1]
-            response.next_page_token = messages.encode_page_token(
-                ClipPageCursor(last.create_time, last.id), request
+            response.next_page_token = pagination.encode_page_token(
+                PageCursor(last.create_time, last.id), filters
             )
         return response
 

@@ -9,17 +9,17 @@ database. Idempotency is left to the database's unique constraints (see
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from eventclip.clipper.models import UNFINISHED_STATES, ClipRecord
 from eventclip.db import create_db_engine, upgrade
+from eventclip.pagination import PageCursor, newest_first
 from eventclip.timeutil import as_utc, utcnow
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -41,14 +41,6 @@ def new_clip_id(now: datetime | None = None) -> str:
     milliseconds since the Unix epoch, then 8 random hex digits."""
     ms = int((now or utcnow()).timestamp() * 1000)
     return f"{ms:012x}{os.urandom(4).hex()}"
-
-
-@dataclass(frozen=True)
-class ClipPageCursor:
-    """Keyset position in the newest-first listing: the last clip returned."""
-
-    create_time: datetime
-    clip_id: str
 
 
 def _utc_fields(record: ClipRecord | None) -> ClipRecord | None:
@@ -119,7 +111,7 @@ class ClipStore:
     def list_clips(
         self,
         limit: int,
-        after: ClipPageCursor | None = None,
+        after: PageCursor | None = None,
         *,
         camera_id: str = "",
         event_id: str = "",
@@ -134,15 +126,7 @@ class ClipStore:
             query = query.where(ClipRecord.event_id == event_id)
         if alert_id:
             query = query.where(ClipRecord.alert_id == alert_id)
-        if after is not None:
-            created = col(ClipRecord.create_time)
-            query = query.where(
-                or_(
-                    created < after.create_time,
-                    and_(created == after.create_time, col(ClipRecord.id) < after.clip_id),
-                )
-            )
-        query = query.order_by(col(ClipRecord.create_time).desc(), col(ClipRecord.id).desc())
+        query = newest_first(query, ClipRecord, after)
         with self._session() as session:
             return [_utc_fields(r) for r in session.exec(query.limit(limit)).all()]  # type: ignore[misc]
 

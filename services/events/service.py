@@ -17,25 +17,24 @@ camera ever exist.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import grpc
 import pluggy
 from opentelemetry import trace
 
+from eventclip import pagination
 from eventclip.config import Settings
 from eventclip.errors import AlreadyExists, InvalidArgument, NotFound
 from eventclip.events import messages, risk
 from eventclip.events.clips import CREATE_CLIP_TIMEOUT_SECONDS, ClipRequester, ClipRetryPolicy
 from eventclip.events.models import AlertRecord, PosEventRecord
 from eventclip.events.plugins import PluginRunner, create_plugin_manager
-from eventclip.events.store import AlertPageCursor, EventStore
+from eventclip.events.store import EventStore
+from eventclip.pagination import PageCursor
 from eventclip.rpc import Registration, grpc_method, start_server
 from eventclip.timeutil import as_utc, from_timestamp, utcnow
 from eventclip.v1 import events_pb2, events_pb2_grpc
@@ -44,8 +43,6 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 SERVICE_NAME = events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 #: Longest a first attempt can take beyond scoring and clip requests (database
 #: round trips), seconds; a claim older than that without a response crashed.
 ATTEMPT_SLACK_SECONDS = 5.0
@@ -193,10 +190,9 @@ class EventProcessor:
         """Alerts newest first, ``page_size`` (default 50, at most 1000) at a time
         (AIP-158). ``page_token`` is opaque and only valid with the filters it was
         issued for. Raises InvalidArgument for a negative page_size or a bad token."""
-        if request.page_size < 0:
-            raise InvalidArgument("page_size must not be negative")
-        size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        after = decode_page_token(request.page_token, request) if request.page_token else None
+        size = pagination.page_size(request.page_size)
+        filters = [request.store_id, request.register_id]
+        after = pagination.decode_page_token(request.page_token, filters, "store_id/register_id")
         rows = await asyncio.to_thread(
             self.store.list_alerts, size + 1, after, request.store_id, request.register_id
         )
@@ -208,34 +204,10 @@ class EventProcessor:
         )
         if len(rows) > size:
             last = rows[size - 1][0]
-            response.next_page_token = encode_page_token(
-                AlertPageCursor(as_utc(last.create_time), last.id), request
+            response.next_page_token = pagination.encode_page_token(
+                PageCursor(as_utc(last.create_time), last.id), filters
             )
         return response
-
-
-def encode_page_token(cursor: AlertPageCursor, request: events_pb2.ListAlertsRequest) -> str:
-    """An opaque token: the last alert's position plus the filters in force."""
-    payload = {
-        "t": cursor.create_time.isoformat(),
-        "id": cursor.alert_id,
-        "f": [request.store_id, request.register_id],
-    }
-    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
-
-
-def decode_page_token(token: str, request: events_pb2.ListAlertsRequest) -> AlertPageCursor:
-    """The cursor in ``token``. Raises InvalidArgument when it is not one of ours
-    or was issued for other filters (AIP-158)."""
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        cursor = AlertPageCursor(as_utc(datetime.fromisoformat(payload["t"])), str(payload["id"]))
-        filters = payload["f"]
-    except (ValueError, KeyError, TypeError, binascii.Error) as err:
-        raise InvalidArgument("page_token is invalid (use next_page_token as returned)") from err
-    if filters != [request.store_id, request.register_id]:
-        raise InvalidArgument("page_token was issued for different store_id/register_id filters")
-    return cursor
 
 
 class EventServicer(events_pb2_grpc.EventServiceServicer):

@@ -13,28 +13,19 @@ import logging
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, and_, insert, or_, update
+from sqlalchemy import Engine, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from eventclip.db import create_db_engine, upgrade
 from eventclip.events.models import AlertRecord, PosEventRecord
+from eventclip.pagination import PageCursor, newest_first
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-
-
-@dataclass(frozen=True)
-class AlertPageCursor:
-    """Keyset position in the newest-first alert listing: the last row returned."""
-
-    create_time: datetime
-    alert_id: str
 
 
 class EventStore:
@@ -136,7 +127,7 @@ class EventStore:
     def list_alerts(
         self,
         limit: int,
-        after: AlertPageCursor | None = None,
+        after: PageCursor | None = None,
         store_id: str = "",
         register_id: str = "",
     ) -> list[tuple[AlertRecord, PosEventRecord]]:
@@ -149,15 +140,7 @@ class EventStore:
             query = query.where(AlertRecord.store_id == store_id)
         if register_id:
             query = query.where(AlertRecord.register_id == register_id)
-        if after is not None:
-            created = col(AlertRecord.create_time)
-            query = query.where(
-                or_(
-                    created < after.create_time,
-                    and_(created == after.create_time, col(AlertRecord.id) < after.alert_id),
-                )
-            )
-        query = query.order_by(col(AlertRecord.create_time).desc(), col(AlertRecord.id).desc())
+        query = newest_first(query, AlertRecord, after)
         with self._session() as session:
             return list(session.exec(query.limit(limit)).all())
 

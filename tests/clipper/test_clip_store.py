@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy
 
 from eventclip.clipper.models import FAILED, PENDING, READY, RECORDING, ClipRecord
-from eventclip.clipper.store import ClipPageCursor, ClipStore, new_clip_id
+from eventclip.clipper.store import ClipStore, new_clip_id
+from eventclip.pagination import PageCursor
 
 T0 = datetime(2025, 3, 1, 10, 0, 0, tzinfo=UTC)
 
@@ -83,7 +84,7 @@ def test_newest_first_pages_and_filters(store: ClipStore) -> None:
     ids = [store.create(clip(n, event_id=f"e{n % 2}"))[0].id for n in range(5)]
     page = store.list_clips(2)
     assert [c.id for c in page] == [ids[4], ids[3]]
-    cursor = ClipPageCursor(page[-1].create_time, page[-1].id)
+    cursor = PageCursor(page[-1].create_time, page[-1].id)
     assert [c.id for c in store.list_clips(10, cursor)] == [ids[2], ids[1], ids[0]]
     assert [c.id for c in store.list_clips(10, event_id="e1")] == [ids[3], ids[1]]
     assert store.list_clips(10, camera_id="cam9") == []

@@ -12,7 +12,8 @@ import pytest
 import sqlalchemy
 
 from eventclip.events.models import AlertRecord, PosEventRecord
-from eventclip.events.store import AlertPageCursor, EventStore
+from eventclip.events.store import EventStore
+from eventclip.pagination import PageCursor
 from eventclip.timeutil import as_utc
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -174,7 +175,7 @@ def test_list_alerts_newest_first_with_keyset_paging_and_filters(store: EventSto
         if len(page) < 2:
             break
         last = page[-1][0]
-        after = AlertPageCursor(as_utc(last.create_time), last.id)
+        after = PageCursor(as_utc(last.create_time), last.id)
     assert seen == expected
     only_s2 = store.list_alerts(10, store_id="s2")
     assert [(a.event_id, e.event_id) for a, e in only_s2] == [("e4", "e4")]
