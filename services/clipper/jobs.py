@@ -33,13 +33,14 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
 from opentelemetry import propagate, trace
 
 from eventclip.clipper.models import FAILED, PENDING, READY, RECORDING, ClipRecord
-from eventclip.clipper.remux import RemuxError, Segment, remux_to_mp4, segments_from_responses
+from eventclip.clipper.remux import LiveRemux, RemuxError, RemuxResult, Segment, remux_to_mp4
 from eventclip.clipper.storage import ClipStorage
 from eventclip.clipper.store import ClipStore
 from eventclip.clipper.thumbnail import ThumbnailError, make_thumbnail
@@ -74,18 +75,37 @@ def storage_keys(record: ClipRecord) -> tuple[str, str]:
 
 
 def cut_clip(record: ClipRecord, segments: list[Segment], storage: ClipStorage) -> dict[str, Any]:
-    """Remux the window into the clip's MP4 and thumbnail and commit both.
+    """Remux a whole window into the clip's MP4 and thumbnail and commit both
+    (what ``finish_clip`` does for a window remuxed while it arrived).
 
     Blocking (FFmpeg, file I/O, SHA-256): run it in a worker thread. Returns the
     clip's new column values. Raises RemuxError when the window holds nothing
-    decodable. A thumbnail that cannot be made is logged and left out: the
-    video is the evidence.
+    decodable.
     """
-    video_key, thumbnail_key = storage_keys(record)
-    staged = storage.staging_path(video_key)
+    staged = storage.staging_path(storage_keys(record)[0])
     result = remux_to_mp4(
         segments, staged, start_time=record.start_time, event_time=record.event_time
     )
+    return store_clip(record, result, staged, segments, storage)
+
+
+def finish_clip(record: ClipRecord, remux: LiveRemux, storage: ClipStorage) -> dict[str, Any]:
+    """Complete a window remuxed while it arrived, make the thumbnail and commit
+    both. Blocking: run it in a worker thread. Raises RemuxError."""
+    return store_clip(record, remux.finish(), remux.path, remux.segments, storage)
+
+
+def store_clip(
+    record: ClipRecord,
+    result: RemuxResult,
+    staged: Path,
+    segments: list[Segment],
+    storage: ClipStorage,
+) -> dict[str, Any]:
+    """Commit the MP4 at ``staged``, make and commit the thumbnail from
+    ``segments``; returns the clip's new column values. A thumbnail that cannot
+    be made is logged and left out: the video is the evidence."""
+    video_key, thumbnail_key = storage_keys(record)
     video = storage.commit(video_key, staged)
     if result.note:
         log.warning("clip %s: %s", record.id, result.note)
@@ -228,10 +248,15 @@ class ClipJobRunner:
         record = await asyncio.to_thread(
             self._store.update, record.id, state=RECORDING, attempts=attempt
         )
+        remux = LiveRemux(
+            self._storage.staging_path(storage_keys(record)[0]),
+            start_time=record.start_time,
+            event_time=record.event_time,
+        )
         try:
-            segments = await self._read_window(record)
+            await self._read_window(record, remux)
             async with self._cuts:
-                values = await asyncio.to_thread(cut_clip, record, segments, self._storage)
+                values = await asyncio.to_thread(finish_clip, record, remux, self._storage)
         except FinalFailure as err:
             return await self._fail(record, str(err))
         except RemuxError as err:
@@ -255,6 +280,8 @@ class ClipJobRunner:
                 failure_reason=f"attempt {attempt} failed: {reason}",
                 next_attempt_at=self._clock() + timedelta(seconds=delay),
             )
+        finally:
+            remux.abort()  # a partial file of a failed attempt (no-op once finished)
         log.info(
             "clip %s READY (%s bytes, sha256 %s)", record.id, values["size_bytes"], values["sha256"]
         )
@@ -274,9 +301,11 @@ class ClipJobRunner:
             self._store.update, record.id, state=FAILED, failure_reason=reason, next_attempt_at=None
         )
 
-    async def _read_window(self, record: ClipRecord) -> list[Segment]:
-        """The window's segments from BufferService.ReadWindow. Raises
-        FinalFailure for answers no retry can change, AioRpcError otherwise."""
+    async def _read_window(self, record: ClipRecord, remux: LiveRemux) -> None:
+        """Feed the window from BufferService.ReadWindow into ``remux`` as it
+        arrives (each reply is muxed in a worker thread while the camera is
+        followed). Raises FinalFailure for answers no retry can change,
+        AioRpcError otherwise, RemuxError for a window that cannot be muxed."""
         request = buffer_pb2.ReadWindowRequest(
             camera_id=record.camera_id,
             start_time=to_timestamp(record.start_time),
@@ -287,11 +316,11 @@ class ClipJobRunner:
             call = self._buffer.ReadWindow(
                 request, timeout=still_to_come + READ_WINDOW_MARGIN_SECONDS
             )
-            responses = [response async for response in call]
+            async for response in call:
+                await asyncio.to_thread(remux.feed, response)
         except grpc.aio.AioRpcError as err:
             if err.code() in FINAL_CODES:
                 raise FinalFailure(
                     f"buffer ReadWindow: {err.code().name}: {err.details()}"
                 ) from err
             raise
-        return segments_from_responses(responses)

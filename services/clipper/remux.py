@@ -55,10 +55,11 @@ what was left out.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -76,6 +77,10 @@ MP4_OPTIONS = {"movflags": "+faststart"}
 class RemuxError(Exception):
     """The window cannot be made into an MP4 (no packets, no keyframe, unknown
     codec or an FFmpeg failure); the message says which."""
+
+
+class IncompatibleSegment(RemuxError):
+    """A segment whose codec parameters differ from the track's first segment."""
 
 
 @dataclass
@@ -188,73 +193,228 @@ def select_segments(
     return chosen, note
 
 
-def _start_index(packets: Sequence[buffer_pb2.Packet], start: float | None) -> int:
-    """Index of the last keyframe at or before ``start`` (epoch seconds); the
-    first keyframe when none is that early or ``start`` is None; -1 when there
-    is no keyframe at all."""
-    chosen = -1
-    for i, packet in enumerate(packets):
-        if not packet.keyframe:
-            continue
-        if chosen == -1:
-            chosen = i
-            if start is None:
-                break
-        elif wall_seconds(packet) <= start:
-            chosen = i
-        else:
-            break
-    return chosen
-
-
-def _default_step(segment: Segment) -> int:
-    """One frame in the segment's time_base (from the nominal frame rate), >= 1."""
-    c = segment.codec
-    if c.frame_rate_num > 0 and c.frame_rate_den > 0:
-        frame = Fraction(c.frame_rate_den, c.frame_rate_num) / segment.time_base
+def _default_step(codec: buffer_pb2.CodecParameters, time_base: Fraction) -> int:
+    """One frame in ``time_base`` units (from the nominal frame rate), >= 1."""
+    if codec.frame_rate_num > 0 and codec.frame_rate_den > 0:
+        frame = Fraction(codec.frame_rate_den, codec.frame_rate_num) / time_base
         return max(1, round(frame))
     return 1
 
 
-def _mux_segment(
-    output: av.container.OutputContainer,
-    stream: av.video.stream.VideoStream,
-    segment: Segment,
-    first: int,
-    offset: int,
-) -> tuple[int, int, float]:
-    """Mux ``segment.packets[first:]`` shifted by ``offset`` (segment time_base
-    units). Returns (end of the last DTS, end of the latest PTS) in time_base
-    units after the shift, and the wall-clock end (epoch seconds)."""
-    tb = segment.time_base
-    tb_seconds = float(tb)
-    packets = segment.packets
-    step = _default_step(segment)
-    last = len(packets) - 1
-    dts_end = pts_end = -(2**62)
-    wall_end = 0.0
-    # Plain ints and floats in this loop: it runs once per frame (900 for a 60 s
-    # clip at 15 fps) and Fraction arithmetic here would cost more than muxing.
-    for i in range(first, last + 1):
-        p = packets[i]
-        duration = p.duration
-        if duration <= 0:
-            if i < last:
-                duration = max(packets[i + 1].dts - p.dts, 1)
-            else:
-                duration = step if i == first else max(p.dts - packets[i - 1].dts, 1)
-        out = av.Packet(p.data)
-        out.time_base = tb
-        out.dts = dts = p.dts + offset
-        out.pts = pts = p.pts + offset
-        out.duration = duration
-        out.is_keyframe = p.keyframe
-        out.stream = stream
-        output.mux_one(out)
-        dts_end = max(dts_end, dts + duration)
-        pts_end = max(pts_end, pts + duration)
-        wall_end = max(wall_end, wall_seconds(p) + duration * tb_seconds)
-    return dts_end, pts_end, wall_end
+class Mp4Writer:
+    """One MP4 track written by stream copy, a batch of packets at a time.
+
+    Feed segments in order: ``open_segment(codec)`` then ``add_packets(...)`` in
+    decode order; ``close()`` writes the trailer, moves the file into place and
+    returns the RemuxResult; ``abort()`` leaves nothing behind. Every segment
+    must be able to share the track with the first (``Segment.same_stream_as``;
+    IncompatibleSegment otherwise: choose segments with ``select_segments``).
+
+    The first segment starts on its last keyframe at or before ``start`` (epoch
+    seconds; its first keyframe when none is that early, or when ``start`` is
+    None). Until a keyframe after ``start`` shows that choice is final, packets
+    are held; after that each batch is muxed as it comes, so a live clip is
+    nearly written by the time its post-roll is buffered. A segment that holds
+    no keyframe is skipped; later segments start on their first keyframe.
+    The last packet of each batch waits for its successor, whose DTS gives its
+    duration when the packet has none.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], start: float | None) -> None:
+        self._target = Path(path)
+        self._start = start
+        self._stack = contextlib.ExitStack()
+        self._output: av.container.OutputContainer | None = None
+        self._stream: av.video.stream.VideoStream | None = None
+        self._first_codec: buffer_pb2.CodecParameters | None = None
+        self._codec: buffer_pb2.CodecParameters | None = None
+        self._tb = Fraction(1)
+        self._tb_seconds = 1.0
+        self._step = 1
+        self._pending: list[buffer_pb2.Packet] = []
+        self._started = False  # the current segment's first packet is chosen
+        self._offset = 0
+        self._prev_dts: int | None = None  # last muxed DTS of this segment (source units)
+        self._segments = 0
+        self._frames = 0
+        self._first_keyframe = False
+        self._media_start = 0.0
+        self._media_end = 0.0
+        self._next_dts = Fraction(0)  # where the next segment continues, seconds
+        self._end_pts = Fraction(0)  # when the last frame ends on the MP4 timeline, seconds
+
+    def open_segment(self, codec: buffer_pb2.CodecParameters) -> None:
+        """Start a segment. Raises IncompatibleSegment when it cannot share the
+        track with the first one."""
+        self._end_segment()
+        if self._first_codec is not None and not Segment(codec).same_stream_as(
+            Segment(self._first_codec)
+        ):
+            raise IncompatibleSegment(
+                f"segment {codec.segment_id} ({codec.codec_name} {codec.width}x{codec.height}) "
+                f"cannot join the track of segment {self._first_codec.segment_id}"
+            )
+        self._codec = codec
+        self._tb = Fraction(codec.time_base_num or 1, codec.time_base_den or 1)
+        self._tb_seconds = float(self._tb)
+        self._step = _default_step(codec, self._tb)
+        self._pending, self._started, self._prev_dts = [], False, None
+
+    def add_packets(self, packets: Iterable[buffer_pb2.Packet]) -> None:
+        """Add packets of the current segment (decode order). Raises RemuxError."""
+        if self._codec is None:
+            raise RemuxError("packets arrived before the codec parameters")
+        self._pending.extend(packets)
+        if not self._started and not self._choose_first(final=False):
+            return
+        self._mux_pending(keep_last=True)
+
+    def close(self, note: str = "") -> RemuxResult:
+        """Finish the file and move it into place. Raises RemuxError when nothing
+        decodable was written (no file is left behind)."""
+        try:
+            self._end_segment()
+            if self._output is None:
+                raise RemuxError("the window holds no keyframe, nothing can be decoded")
+            with self._converted_errors():
+                self._stack.close()  # trailer (+faststart), then the atomic rename
+        except BaseException:
+            self.abort()
+            raise
+        codec = self._first_codec
+        assert codec is not None
+        return RemuxResult(
+            media_start_time=datetime.fromtimestamp(self._media_start, UTC),
+            media_end_time=datetime.fromtimestamp(self._media_end, UTC),
+            duration_seconds=float(self._end_pts),
+            frame_count=self._frames,
+            size_bytes=self._target.stat().st_size,
+            first_is_keyframe=self._first_keyframe,
+            codec_name=codec.codec_name,
+            width=codec.width,
+            height=codec.height,
+            segments_used=self._segments,
+            note=note,
+        )
+
+    def abort(self) -> None:
+        """Drop the partial file (idempotent)."""
+        self._stack.__exit__(RemuxError, RemuxError("aborted"), None)
+
+    # -- internals ----------------------------------------------------------
+
+    def _choose_first(self, *, final: bool) -> bool:
+        """Pick the current segment's first packet among the pending ones; True
+        once chosen. Not ``final``: wait while every keyframe so far is at or
+        before ``start`` (a later one might still be)."""
+        pending = self._pending
+        keyframes = [i for i, p in enumerate(pending) if p.keyframe]
+        if not keyframes:
+            if final:
+                self._pending = []
+            return False
+        start = self._start if self._output is None else None
+        first = keyframes[0]
+        if start is not None:
+            if not final and wall_seconds(pending[keyframes[-1]]) <= start:
+                return False
+            for i in keyframes:
+                if wall_seconds(pending[i]) <= start:
+                    first = i
+        del pending[:first]
+        self._open_output()
+        head = pending[0]
+        if self._segments == 0:
+            self._offset = -head.pts  # the first keyframe is shown at 0
+            self._media_start = self._media_end = wall_seconds(head)
+            self._first_keyframe = head.keyframe
+        else:  # continue right after the previous segment: DTS never overlap
+            self._offset = math.ceil(self._next_dts / self._tb) - head.dts
+        self._segments += 1
+        self._started = True
+        return True
+
+    def _open_output(self) -> None:
+        if self._output is not None:
+            return
+        codec = self._codec
+        assert codec is not None
+        with self._converted_errors():
+            tmp = self._stack.enter_context(atomic_output(self._target))
+            template_holder = self._stack.enter_context(av.open(io.BytesIO(), "w", format="mp4"))
+            self._output = self._stack.enter_context(
+                av.open(str(tmp), "w", format="mp4", options=MP4_OPTIONS)
+            )
+            # A never-opened codec context only names the codec; the muxer reads the
+            # stream's parameters (set below) from it when it writes the header.
+            template = template_holder.add_stream(codec.codec_name)
+            stream = self._output.add_stream_from_template(template, opaque=True)
+            ctx = stream.codec_context
+            ctx.extradata = codec.extradata or None
+            ctx.width, ctx.height = codec.width, codec.height
+            ctx.time_base = self._tb
+            stream.time_base = self._tb
+        self._stream = stream
+        self._first_codec = codec
+
+    def _end_segment(self) -> None:
+        """Mux what the current segment still holds (its last packet)."""
+        if self._codec is None:
+            return
+        if not self._started:
+            self._choose_first(final=True)
+        if self._started:
+            self._mux_pending(keep_last=False)
+        self._pending = []
+
+    def _mux_pending(self, *, keep_last: bool) -> None:
+        pending = self._pending
+        count = len(pending) - 1 if keep_last else len(pending)
+        # Plain ints and floats in this loop: it runs once per frame (900 for a 60 s
+        # clip at 15 fps) and Fraction arithmetic here would cost more than muxing.
+        output, stream, tb, offset = self._output, self._stream, self._tb, self._offset
+        assert output is not None and stream is not None
+        dts_end = pts_end = -(2**62)
+        wall_end = self._media_end
+        with self._converted_errors():
+            for i in range(count):
+                p = pending[i]
+                duration = p.duration
+                if duration <= 0:
+                    if i + 1 < len(pending):
+                        duration = max(pending[i + 1].dts - p.dts, 1)
+                    elif self._prev_dts is None:
+                        duration = self._step
+                    else:
+                        duration = max(p.dts - self._prev_dts, 1)
+                out = av.Packet(p.data)
+                out.time_base = tb
+                out.dts = dts = p.dts + offset
+                out.pts = pts = p.pts + offset
+                out.duration = duration
+                out.is_keyframe = p.keyframe
+                out.stream = stream
+                output.mux_one(out)
+                self._prev_dts = p.dts
+                dts_end = max(dts_end, dts + duration)
+                pts_end = max(pts_end, pts + duration)
+                wall_end = max(wall_end, wall_seconds(p) + duration * self._tb_seconds)
+        if count > 0:
+            self._frames += count
+            self._next_dts = max(self._next_dts, dts_end * tb)
+            self._end_pts = max(self._end_pts, pts_end * tb)
+            self._media_end = wall_end
+        del pending[:count]
+
+    @contextlib.contextmanager
+    def _converted_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except av.FFmpegError as err:
+            raise RemuxError(f"FFmpeg could not write the MP4: {err}") from err
+        except ValueError as err:  # PyAV: unknown codec or one MP4 cannot hold
+            name = self._codec.codec_name if self._codec else "?"
+            raise RemuxError(f"cannot mux {name!r} into MP4: {err}") from err
 
 
 def remux_to_mp4(
@@ -270,7 +430,7 @@ def remux_to_mp4(
     at or before it (the first keyframe when none is that early, None: the first
     keyframe). Packets before that keyframe are dropped; everything after it is
     kept (the buffer already ends the window at ``end_time``). ``event_time``
-    picks the segment to keep when the codec parameters change in the window.
+    picks the segments to keep when the codec parameters change in the window.
 
     Returns a RemuxResult. Raises RemuxError when there is nothing decodable to
     write or FFmpeg fails (no file is left behind).
@@ -278,68 +438,71 @@ def remux_to_mp4(
     chosen, note = select_segments(segments, event_time)
     if not chosen:
         raise RemuxError("the window holds no packets")
-    start = start_time.timestamp() if start_time is not None else None
-
-    # (segment, first packet index) for every segment that has a keyframe.
-    parts: list[tuple[Segment, int]] = []
-    for n, segment in enumerate(chosen):
-        first = _start_index(segment.packets, start if n == 0 else None)
-        if first >= 0:
-            parts.append((segment, first))
-    if not parts:
-        raise RemuxError("the window holds no keyframe, nothing can be decoded")
-
-    codec = parts[0][0].codec
-    out_tb = parts[0][0].time_base
-    frame_count = 0
-    media_start = wall_seconds(parts[0][0].packets[parts[0][1]])
-    media_end = media_start
-    next_dts = Fraction(0)  # where the next segment continues, in seconds
-    end_pts = Fraction(0)  # when the last frame ends on the MP4 timeline, seconds
-    target = Path(path)
+    writer = Mp4Writer(path, start_time.timestamp() if start_time is not None else None)
     try:
-        with (
-            atomic_output(target) as tmp,
-            av.open(io.BytesIO(), "w", format="mp4") as template_holder,
-            av.open(str(tmp), "w", format="mp4", options=MP4_OPTIONS) as output,
-        ):
-            # A never-opened codec context only names the codec; the muxer reads the
-            # stream's parameters (set below) from it when it writes the header.
-            template = template_holder.add_stream(codec.codec_name)
-            stream = output.add_stream_from_template(template, opaque=True)
-            ctx = stream.codec_context
-            ctx.extradata = codec.extradata or None
-            ctx.width, ctx.height = codec.width, codec.height
-            ctx.time_base = out_tb
-            stream.time_base = out_tb
+        for segment in chosen:
+            writer.open_segment(segment.codec)
+            writer.add_packets(segment.packets)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.close(note)
 
-            for segment, first in parts:
-                tb = segment.time_base
-                if segment is parts[0][0]:
-                    offset = -segment.packets[first].pts  # the first keyframe is shown at 0
-                else:
-                    # Continue right after the previous segment: DTS never overlap.
-                    offset = math.ceil(next_dts / tb) - segment.packets[first].dts
-                dts_end, pts_end, wall_end = _mux_segment(output, stream, segment, first, offset)
-                frame_count += len(segment.packets) - first
-                next_dts = max(next_dts, dts_end * tb)
-                end_pts = max(end_pts, pts_end * tb)
-                media_end = max(media_end, wall_end)
-    except av.FFmpegError as err:
-        raise RemuxError(f"FFmpeg could not write the MP4: {err}") from err
-    except ValueError as err:  # PyAV: unknown codec or one MP4 cannot hold
-        raise RemuxError(f"cannot mux {codec.codec_name!r} into MP4: {err}") from err
 
-    return RemuxResult(
-        media_start_time=datetime.fromtimestamp(media_start, UTC),
-        media_end_time=datetime.fromtimestamp(media_end, UTC),
-        duration_seconds=float(end_pts),
-        frame_count=frame_count,
-        size_bytes=target.stat().st_size,
-        first_is_keyframe=parts[0][0].packets[parts[0][1]].keyframe,
-        codec_name=codec.codec_name,
-        width=codec.width,
-        height=codec.height,
-        segments_used=len(parts),
-        note=note,
-    )
+class LiveRemux:
+    """Remuxes a ReadWindow reply stream while it arrives (``feed`` each reply,
+    then ``finish``), so that when the post-roll is buffered only its last
+    packets and the MP4 trailer are left to write.
+
+    ``segments`` keeps every packet fed (the thumbnail is made from them). When
+    the codec parameters change inside the window the incremental file is
+    dropped and ``finish`` falls back to ``remux_to_mp4``, which keeps the
+    segments around the event. Blocking (FFmpeg): call from a worker thread.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        start_time: datetime | None = None,
+        event_time: datetime | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.start_time = start_time
+        self.event_time = event_time
+        self.segments: list[Segment] = []
+        self._writer: Mp4Writer | None = Mp4Writer(
+            self.path, start_time.timestamp() if start_time is not None else None
+        )
+
+    def feed(self, response: buffer_pb2.ReadWindowResponse) -> None:
+        """Take one ReadWindow reply. Raises RemuxError for a broken stream or
+        an FFmpeg failure."""
+        if response.HasField("codec"):
+            self.segments.append(Segment(response.codec))
+            if self._writer is not None:
+                try:
+                    self._writer.open_segment(response.codec)
+                except IncompatibleSegment:
+                    self.abort()
+        elif response.HasField("packets"):
+            if not self.segments:
+                raise RemuxError("ReadWindow sent packets before the codec parameters")
+            self.segments[-1].packets.extend(response.packets.packets)
+            if self._writer is not None:
+                self._writer.add_packets(response.packets.packets)
+
+    def finish(self) -> RemuxResult:
+        """Complete the MP4 at ``path``. Raises RemuxError (no file is left)."""
+        if self._writer is None:
+            return remux_to_mp4(
+                self.segments, self.path, start_time=self.start_time, event_time=self.event_time
+            )
+        writer, self._writer = self._writer, None
+        return writer.close()
+
+    def abort(self) -> None:
+        """Drop the incremental file (``finish`` then remuxes from ``segments``)."""
+        if self._writer is not None:
+            self._writer.abort()
+            self._writer = None

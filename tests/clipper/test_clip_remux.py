@@ -12,7 +12,8 @@ import av
 import pytest
 
 from eventclip.buffer.synthetic import SyntheticSpec
-from eventclip.clipper.remux import RemuxError, Segment, remux_to_mp4
+from eventclip.clipper.remux import LiveRemux, RemuxError, Segment, remux_to_mp4
+from eventclip.v1 import buffer_pb2
 
 from .media import recording_segment, synthetic_segment
 
@@ -168,3 +169,59 @@ def test_street_recording_keeps_its_irregular_keyframes(street_bikes: Path, tmp_
     assert times == sorted(times)
     keyframe_times = [t for t, f in zip(times, frames, strict=True) if f.key_frame]
     assert keyframe_times == pytest.approx([t - kept[0] for t in kept], abs=0.002)
+
+
+def as_replies(segments: list[Segment], batch: int) -> list[buffer_pb2.ReadWindowResponse]:
+    """The segments as ReadWindow replies: codec, then packet batches of ``batch``."""
+    replies = []
+    for segment in segments:
+        replies.append(buffer_pb2.ReadWindowResponse(codec=segment.codec))
+        for i in range(0, len(segment.packets), batch):
+            chunk = buffer_pb2.PacketBatch(packets=segment.packets[i : i + batch])
+            replies.append(buffer_pb2.ReadWindowResponse(packets=chunk))
+    return replies
+
+
+@pytest.mark.parametrize("batch", [1, 7, 1000])
+def test_live_remux_writes_what_the_batch_remux_writes(
+    street_bikes: Path, tmp_path: Path, batch: int
+) -> None:
+    # The street recording has B-frames and irregular GOPs: the hardest case for
+    # choosing the start and for durations taken from the next packet's DTS.
+    window = recording_segment(street_bikes, T0)
+    start = T0 + timedelta(seconds=2)
+    expected = remux_to_mp4([window], tmp_path / "batch.mp4", start_time=start)
+
+    live = LiveRemux(tmp_path / "live.mp4", start_time=start, event_time=start)
+    for reply in as_replies([window], batch):
+        live.feed(reply)
+    result = live.finish()
+
+    assert result == expected
+    assert (tmp_path / "live.mp4").read_bytes() == (tmp_path / "batch.mp4").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.mp4", "live.mp4"]
+
+
+def test_live_remux_falls_back_when_the_codec_changes(tmp_path: Path) -> None:
+    before = synthetic_segment(SPEC, 30, T0, segment_id=1)
+    small = SyntheticSpec(width=320, height=180, fps=15, gop_frames=15)
+    after = synthetic_segment(small, 45, T0 + timedelta(seconds=2), segment_id=2)
+    event = T0 + timedelta(seconds=3)
+
+    live = LiveRemux(tmp_path / "clip.mp4", start_time=T0, event_time=event)
+    for reply in as_replies([before, after], 10):
+        live.feed(reply)
+    result = live.finish()
+
+    assert (result.width, result.height, result.frame_count) == (320, 180, 45)
+    assert "left out 1 segment" in result.note
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+
+
+def test_live_remux_abort_leaves_no_file(window: Segment, tmp_path: Path) -> None:
+    live = LiveRemux(tmp_path / "clip.mp4", start_time=T0)
+    for reply in as_replies([window], 5)[:4]:
+        live.feed(reply)
+    live.abort()
+    live.abort()
+    assert list(tmp_path.iterdir()) == []
