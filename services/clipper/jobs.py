@@ -6,10 +6,10 @@ truth; the in-process queue only holds asyncio tasks):
 1. PENDING: sleep until ``next_attempt_at`` (first ``start_time``, later the
    backoff).
 2. RECORDING: ``BufferService.ReadWindow`` over gRPC with a deadline. It follows
-   live packets until ``end_time``, so the job holds the pre-roll and most of the
-   post-roll by the time the post-roll is buffered, and only the tail, the
-   stream-copy remux to MP4 and the thumbnail (in a worker thread) remain; both
-   files are committed to storage with their SHA-256.
+   live packets until ``end_time``, and each reply is muxed into the MP4 as it
+   arrives (``LiveRemux``, in a worker thread), so when the post-roll is buffered
+   only its last packets, the MP4 trailer, the thumbnail and the SHA-256 of both
+   files remain before they are committed to storage.
 3. READY with the media fields, or FAILED with the reason.
 
 Retries: a failed attempt is retried after 1 s, 2 s, 4 s ... (doubling) up to
