@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import av
 
+from eventclip.buffer.ring import CodecParams
 from eventclip.buffer.synthetic import SyntheticEncoder, SyntheticSpec
 
 #: Lag (s) allowed between a packet's mapped wall time and its arrival before
@@ -41,20 +42,14 @@ class SourceError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class StreamInfo:
-    """Codec parameters of the video stream as the demuxer reports them.
+    """The video stream as the demuxer reports it.
 
-    ``time_base``: seconds per pts/dts unit. ``realtime_start``: wall-clock
-    seconds since the epoch of pts 0 from an RTCP sender report, None when the
-    source has none.
+    ``codec``: its parameters with ``segment_id`` 0 (segments are the wall
+    clock's to assign). ``realtime_start``: wall-clock seconds since the epoch
+    of pts 0 from an RTCP sender report, None when the source has none.
     """
 
-    codec_name: str
-    extradata: bytes
-    width: int
-    height: int
-    time_base: Fraction
-    frame_rate: Fraction | None
-    pix_fmt: str
+    codec: CodecParams
     realtime_start: float | None = None
 
 
@@ -147,7 +142,7 @@ def _stream_info(container: av.container.InputContainer, url: str) -> StreamInfo
     stream = container.streams.video[0]
     ctx = stream.codec_context
     realtime = container.start_time_realtime
-    return StreamInfo(
+    codec = CodecParams(
         codec_name=ctx.name,
         extradata=bytes(ctx.extradata or b""),
         width=ctx.width,
@@ -155,9 +150,10 @@ def _stream_info(container: av.container.InputContainer, url: str) -> StreamInfo
         time_base=Fraction(stream.time_base),
         frame_rate=Fraction(stream.average_rate or stream.guessed_rate or 0) or None,
         pix_fmt=ctx.pix_fmt or "",
-        # AV_NOPTS_VALUE is a large negative number; 0 means "not set".
-        realtime_start=realtime / 1e6 if realtime and realtime > 0 else None,
+        segment_id=0,
     )
+    # AV_NOPTS_VALUE is a large negative number; 0 means "not set".
+    return StreamInfo(codec, realtime / 1e6 if realtime and realtime > 0 else None)
 
 
 def _demux(
@@ -232,7 +228,7 @@ def _looping_file(
         loop_end: int | None = None
         with _open_container(str(path), {}, open_timeout, read_timeout) as container:
             stream = container.streams.video[0]
-            if Fraction(stream.time_base) != info.time_base:
+            if Fraction(stream.time_base) != info.codec.time_base:
                 raise SourceError(f"{path} changed while being replayed")
             try:
                 for packet in _complete_gops(container.demux(stream)):
@@ -241,7 +237,7 @@ def _looping_file(
                     if first_dts is None:
                         first_dts = packet.dts
                     dts = packet.dts + offset
-                    if not pacer.wait(float((dts - first_dts) * info.time_base)):
+                    if not pacer.wait(float((dts - first_dts) * info.codec.time_base)):
                         return
                     loop_end = packet.dts + packet.duration
                     yield DemuxedPacket(
@@ -261,13 +257,16 @@ def _synthetic(url: str, stop: threading.Event) -> OpenedSource:
         raise SourceError(str(err)) from err
     encoder = SyntheticEncoder(spec)
     info = StreamInfo(
-        codec_name="h264",
-        extradata=encoder.extradata,
-        width=spec.width,
-        height=spec.height,
-        time_base=encoder.time_base,
-        frame_rate=Fraction(spec.fps),
-        pix_fmt="yuv420p",
+        CodecParams(
+            codec_name="h264",
+            extradata=encoder.extradata,
+            width=spec.width,
+            height=spec.height,
+            time_base=encoder.time_base,
+            frame_rate=Fraction(spec.fps),
+            pix_fmt="yuv420p",
+            segment_id=0,
+        )
     )
     return OpenedSource(info, _synthetic_packets(encoder, stop))
 

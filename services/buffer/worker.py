@@ -11,6 +11,7 @@ failing camera affects nothing but its own thread.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import logging
 import random
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 import av.logging
 
 from eventclip.buffer.ring import BufferedPacket, CodecParams, PacketRing
-from eventclip.buffer.sources import OpenedSource, SourceError, StreamInfo, open_source, redact_url
+from eventclip.buffer.sources import OpenedSource, SourceError, open_source, redact_url
 from eventclip.buffer.wallclock import WallClock
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ class CameraWorker:
         keyframe got through (a connection that worked resets the backoff)."""
         info = source.info
         clock = WallClock(
-            info.time_base, realtime_start=info.realtime_start, max_behind=source.max_behind
+            info.codec.time_base, realtime_start=info.realtime_start, max_behind=source.max_behind
         )
         codec: CodecParams | None = None
         online = False
@@ -160,7 +161,7 @@ class CameraWorker:
             arrival = time.time()
             stamp = clock.stamp(packet.pts, packet.dts, arrival)
             if stamp.new_segment or codec is None:
-                codec = _codec_params(info, stamp.segment_id)
+                codec = dataclasses.replace(info.codec, segment_id=stamp.segment_id)
             self.status.last_packet_arrival = arrival
             if not online and packet.keyframe:
                 online = True
@@ -185,16 +186,3 @@ class CameraWorker:
     def _set(self, state: CameraState, message: str) -> None:
         self.status.state = state
         self.status.message = message
-
-
-def _codec_params(info: StreamInfo, segment_id: int) -> CodecParams:
-    return CodecParams(
-        codec_name=info.codec_name,
-        extradata=info.extradata,
-        width=info.width,
-        height=info.height,
-        time_base=info.time_base,
-        frame_rate=info.frame_rate,
-        pix_fmt=info.pix_fmt,
-        segment_id=segment_id,
-    )

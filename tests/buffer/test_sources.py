@@ -28,7 +28,7 @@ def read_for(url: str, seconds: float) -> tuple[list, list[float], object]:
             arrivals.append(time.monotonic())
             if time.monotonic() >= deadline:
                 break
-        return packets, arrivals, source.info
+        return packets, arrivals, source.info.codec
 
 
 def make_short_file(path: Path, frames: int = 12, gop: int = 4) -> Path:
