@@ -40,7 +40,7 @@ import grpc
 from opentelemetry import propagate, trace
 
 from eventclip.clipper.models import FAILED, PENDING, READY, RECORDING, ClipRecord
-from eventclip.clipper.remux import LiveRemux, RemuxError, RemuxResult, Segment, remux_to_mp4
+from eventclip.clipper.remux import LiveRemux, RemuxError, RemuxResult, Segment
 from eventclip.clipper.storage import ClipStorage
 from eventclip.clipper.store import ClipStore
 from eventclip.clipper.thumbnail import ThumbnailError, make_thumbnail
@@ -72,21 +72,6 @@ def storage_keys(record: ClipRecord) -> tuple[str, str]:
     """(video key, thumbnail key): ``<camera>/<YYYYMMDD of creation>/<id>.mp4|.jpg``."""
     prefix = f"{record.camera_id}/{record.create_time:%Y%m%d}/{record.id}"
     return f"{prefix}.mp4", f"{prefix}.jpg"
-
-
-def cut_clip(record: ClipRecord, segments: list[Segment], storage: ClipStorage) -> dict[str, Any]:
-    """Remux a whole window into the clip's MP4 and thumbnail and commit both
-    (what ``finish_clip`` does for a window remuxed while it arrived).
-
-    Blocking (FFmpeg, file I/O, SHA-256): run it in a worker thread. Returns the
-    clip's new column values. Raises RemuxError when the window holds nothing
-    decodable.
-    """
-    staged = storage.staging_path(storage_keys(record)[0])
-    result = remux_to_mp4(
-        segments, staged, start_time=record.start_time, event_time=record.event_time
-    )
-    return store_clip(record, result, staged, segments, storage)
 
 
 def finish_clip(record: ClipRecord, remux: LiveRemux, storage: ClipStorage) -> dict[str, Any]:

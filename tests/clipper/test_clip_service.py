@@ -2,7 +2,7 @@
 
 No buffer runs here (its address is a closed port): clips are created in the
 future so their jobs only wait, and the READY clip for ReadClipMedia is cut from
-real H.264 with the job's own cut_clip.
+real H.264 with the job's own LiveRemux and finish_clip.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ import pytest
 from conftest import free_port
 
 from eventclip.buffer.synthetic import SyntheticSpec
-from eventclip.clipper.jobs import cut_clip
+from eventclip.clipper.jobs import finish_clip, storage_keys
 from eventclip.clipper.models import READY
+from eventclip.clipper.remux import LiveRemux
 from eventclip.clipper.service import RunningClipper, start
 from eventclip.config import load_settings
 from eventclip.timeutil import to_duration, to_timestamp, utcnow
-from eventclip.v1 import clips_pb2, clips_pb2_grpc
+from eventclip.v1 import buffer_pb2, clips_pb2, clips_pb2_grpc
 
 from .media import synthetic_segment
 
@@ -213,7 +214,17 @@ async def test_read_clip_media_ranges(clipper: Harness) -> None:
         end_time=t0 + timedelta(seconds=3),
         event_time=t0 + timedelta(seconds=1),
     )
-    values = cut_clip(record, [segment], clipper.service.clipper.storage)
+    storage = clipper.service.clipper.storage
+    remux = LiveRemux(
+        storage.staging_path(storage_keys(record)[0]),
+        start_time=record.start_time,
+        event_time=record.event_time,
+    )
+    remux.feed(buffer_pb2.ReadWindowResponse(codec=segment.codec))
+    remux.feed(
+        buffer_pb2.ReadWindowResponse(packets=buffer_pb2.PacketBatch(packets=segment.packets))
+    )
+    values = finish_clip(record, remux, storage)
     store.update(pending.id, state=READY, **values)
     clip = await stub.GetClip(clips_pb2.GetClipRequest(id=pending.id))
     assert clip.state == clips_pb2.Clip.READY
