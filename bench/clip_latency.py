@@ -22,19 +22,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
 
-from remux import DEFAULT_CACHE, SECONDS, build_window, ffmpeg_cut_command, load_window
+from remux import DEFAULT_CACHE, SECONDS, build_window, ffmpeg_cut_samples, load_window
 
 from eventclip.buffer.ring import BufferedPacket, CodecParams
 from eventclip.buffer.service import start as start_buffer
-from eventclip.clipper.remux import remux_to_mp4, segments_from_responses
+from eventclip.clipper.remux import segments_from_responses
 from eventclip.clipper.service import start as start_clipper
 from eventclip.config import load_settings
 from eventclip.rpc import open_channel
@@ -144,24 +142,6 @@ async def measure(runs: int, window: list[buffer_pb2.ReadWindowResponse], data_d
     return live, buffered
 
 
-def ffmpeg_times(window: list[buffer_pb2.ReadWindowResponse], runs: int) -> list[float] | None:
-    ffmpeg = shutil.which("ffmpeg")
-    if not ffmpeg:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        source, out = Path(tmp) / "source.mp4", Path(tmp) / "cut.mp4"
-        remux_to_mp4(segments_from_responses(window), source)
-        cmd = ffmpeg_cut_command(ffmpeg, source, out)
-        subprocess.run(cmd, check=True)  # warm the page cache
-        samples = []
-        for _ in range(runs):
-            out.unlink(missing_ok=True)
-            t = time.perf_counter()
-            subprocess.run(cmd, check=True)
-            samples.append(time.perf_counter() - t)
-        return samples
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=15)
@@ -176,7 +156,7 @@ def main() -> None:
         ("post-roll buffered -> READY + thumbnail (gRPC)", live),
         ("window fully buffered: CreateClip -> READY (gRPC)", buffered),
     ]
-    cli = ffmpeg_times(window, args.runs)
+    cli = ffmpeg_cut_samples(segments_from_responses(window), args.runs)
     rows.append(("ffmpeg -ss -t -c copy +faststart from a file", cli or []))
     print(f"\n60 s window, 1920x1080 H.264 4 Mbps 15 fps, {args.runs} runs each\n")
     print(f"{'what':<52} {'median ms':>10} {'p95 ms':>8}")
