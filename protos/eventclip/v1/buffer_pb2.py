@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65ventclip/v1/buffer.proto\x12\x0c\x65ventclip.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd8\x04\n\x06\x43\x61mera\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.eventclip.v1.Camera.State\x12\x16\n\x0estatus_message\x18\x04 \x01(\t\x12,\n\x05\x63odec\x18\x05 \x01(\x0b\x32\x1d.eventclip.v1.CodecParameters\x12\x0b\n\x03\x66ps\x18\x06 \x01(\x01\x12\x13\n\x0b\x62itrate_bps\x18\x07 \x01(\x03\x12\x34\n\x11\x62uffered_duration\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0boldest_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bnewest_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0flast_packet_age\x18\x0b \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x16\n\x0e\x62uffered_bytes\x18\x0c \x01(\x03\x12\x11\n\tgop_count\x18\r \x01(\x05\x12/\n\x0c\x62uffer_limit\x18\x0e \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1a\n\x12\x62uffer_limit_bytes\x18\x0f \x01(\x03\x12\x12\n\nreconnects\x18\x10 \x01(\x03\"G\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0e\n\nCONNECTING\x10\x01\x12\n\n\x06ONLINE\x10\x02\x12\x0b\n\x07OFFLINE\x10\x03\"\xda\x01\n\x0f\x43odecParameters\x12\x12\n\ncodec_name\x18\x01 \x01(\t\x12\x11\n\textradata\x18\x02 \x01(\x0c\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\x12\x15\n\rtime_base_num\x18\x05 \x01(\x05\x12\x15\n\rtime_base_den\x18\x06 \x01(\x05\x12\x16\n\x0e\x66rame_rate_num\x18\x07 \x01(\x05\x12\x16\n\x0e\x66rame_rate_den\x18\x08 \x01(\x05\x12\x12\n\nsegment_id\x18\t \x01(\x03\x12\x0f\n\x07pix_fmt\x18\n \x01(\t\"\x83\x01\n\x06Packet\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0b\n\x03pts\x18\x02 \x01(\x03\x12\x0b\n\x03\x64ts\x18\x03 \x01(\x03\x12\x10\n\x08\x64uration\x18\x04 \x01(\x03\x12\x10\n\x08keyframe\x18\x05 \x01(\x08\x12-\n\twall_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x14\n\x12ListCamerasRequest\"<\n\x13ListCamerasResponse\x12%\n\x07\x63\x61meras\x18\x01 \x03(\x0b\x32\x14.eventclip.v1.Camera\"\x1e\n\x10GetCameraRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x84\x01\n\x11ReadWindowRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"4\n\x0bPacketBatch\x12%\n\x07packets\x18\x01 \x03(\x0b\x32\x14.eventclip.v1.Packet\"}\n\x12ReadWindowResponse\x12.\n\x05\x63odec\x18\x01 \x01(\x0b\x32\x1d.eventclip.v1.CodecParametersH\x00\x12,\n\x07packets\x18\x02 \x01(\x0b\x32\x19.eventclip.v1.PacketBatchH\x00\x42\t\n\x07payload2\xf9\x01\n\rBufferService\x12R\n\x0bListCameras\x12 .eventclip.v1.ListCamerasRequest\x1a!.eventclip.v1.ListCamerasResponse\x12\x41\n\tGetCamera\x12\x1e.eventclip.v1.GetCameraRequest\x1a\x14.eventclip.v1.Camera\x12Q\n\nReadWindow\x12\x1f.eventclip.v1.ReadWindowRequest\x1a .eventclip.v1.ReadWindowResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65ventclip/v1/buffer.proto\x12\x0c\x65ventclip.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd8\x04\n\x06\x43\x61mera\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.eventclip.v1.Camera.State\x12\x16\n\x0estatus_message\x18\x04 \x01(\t\x12,\n\x05\x63odec\x18\x05 \x01(\x0b\x32\x1d.eventclip.v1.CodecParameters\x12\x0b\n\x03\x66ps\x18\x06 \x01(\x01\x12\x13\n\x0b\x62itrate_bps\x18\x07 \x01(\x03\x12\x34\n\x11\x62uffered_duration\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0boldest_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bnewest_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0flast_packet_age\x18\x0b \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x16\n\x0e\x62uffered_bytes\x18\x0c \x01(\x03\x12\x11\n\tgop_count\x18\r \x01(\x05\x12/\n\x0c\x62uffer_limit\x18\x0e \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1a\n\x12\x62uffer_limit_bytes\x18\x0f \x01(\x03\x12\x12\n\nreconnects\x18\x10 \x01(\x03\"G\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0e\n\nCONNECTING\x10\x01\x12\n\n\x06ONLINE\x10\x02\x12\x0b\n\x07OFFLINE\x10\x03\"\xdb\x01\n\x0f\x43odecParameters\x12\x12\n\ncodec_name\x18\x01 \x01(\t\x12\x11\n\textradata\x18\x02 \x01(\x0c\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\x12\x15\n\rtime_base_num\x18\x05 \x01(\x05\x12\x15\n\rtime_base_den\x18\x06 \x01(\x05\x12\x16\n\x0e\x66rame_rate_num\x18\x07 \x01(\x05\x12\x16\n\x0e\x66rame_rate_den\x18\x08 \x01(\x05\x12\x13\n\x0btimeline_id\x18\t \x01(\x03\x12\x0f\n\x07pix_fmt\x18\n \x01(\t\"\x83\x01\n\x06Packet\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0b\n\x03pts\x18\x02 \x01(\x03\x12\x0b\n\x03\x64ts\x18\x03 \x01(\x03\x12\x10\n\x08\x64uration\x18\x04 \x01(\x03\x12\x10\n\x08keyframe\x18\x05 \x01(\x08\x12-\n\twall_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x14\n\x12ListCamerasRequest\"<\n\x13ListCamerasResponse\x12%\n\x07\x63\x61meras\x18\x01 \x03(\x0b\x32\x14.eventclip.v1.Camera\"\x1e\n\x10GetCameraRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x84\x01\n\x11ReadWindowRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"4\n\x0bPacketBatch\x12%\n\x07packets\x18\x01 \x03(\x0b\x32\x14.eventclip.v1.Packet\"}\n\x12ReadWindowResponse\x12.\n\x05\x63odec\x18\x01 \x01(\x0b\x32\x1d.eventclip.v1.CodecParametersH\x00\x12,\n\x07packets\x18\x02 \x01(\x0b\x32\x19.eventclip.v1.PacketBatchH\x00\x42\t\n\x07payload\"\xc8\x01\n\x10\x43utWindowRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nevent_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x65xact_start\x18\x05 \x01(\x08\"^\n\x11\x43utWindowResponse\x12/\n\x06header\x18\x01 \x01(\x0b\x32\x1d.eventclip.v1.CutWindowHeaderH\x00\x12\r\n\x03mp4\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"\xb9\x01\n\x0f\x43utWindowHeader\x12.\n\ttimelines\x18\x01 \x03(\x0b\x32\x1b.eventclip.v1.TimelineIndex\x12%\n\x05media\x18\x02 \x01(\x0b\x32\x16.eventclip.v1.CutMedia\x12\x30\n\x12thumbnail_keyframe\x18\x03 \x01(\x0b\x32\x14.eventclip.v1.Packet\x12\x1d\n\x15thumbnail_timeline_id\x18\x04 \x01(\x03\"d\n\rTimelineIndex\x12,\n\x05\x63odec\x18\x01 \x01(\x0b\x32\x1d.eventclip.v1.CodecParameters\x12%\n\x07packets\x18\x02 \x03(\x0b\x32\x14.eventclip.v1.Packet\"\xab\x02\n\x08\x43utMedia\x12\x34\n\x10media_start_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0emedia_end_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x64uration_seconds\x18\x03 \x01(\x01\x12\x13\n\x0b\x66rame_count\x18\x04 \x01(\x03\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\x19\n\x11\x66irst_is_keyframe\x18\x06 \x01(\x08\x12\x12\n\ncodec_name\x18\x07 \x01(\t\x12\r\n\x05width\x18\x08 \x01(\x05\x12\x0e\n\x06height\x18\t \x01(\x05\x12\x16\n\x0etimelines_used\x18\n \x01(\x05\x12\x0c\n\x04note\x18\x0b \x01(\t2\xc9\x02\n\rBufferService\x12R\n\x0bListCameras\x12 .eventclip.v1.ListCamerasRequest\x1a!.eventclip.v1.ListCamerasResponse\x12\x41\n\tGetCamera\x12\x1e.eventclip.v1.GetCameraRequest\x1a\x14.eventclip.v1.Camera\x12Q\n\nReadWindow\x12\x1f.eventclip.v1.ReadWindowRequest\x1a .eventclip.v1.ReadWindowResponse0\x01\x12N\n\tCutWindow\x12\x1e.eventclip.v1.CutWindowRequest\x1a\x1f.eventclip.v1.CutWindowResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,21 +38,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CAMERA_STATE']._serialized_start=638
   _globals['_CAMERA_STATE']._serialized_end=709
   _globals['_CODECPARAMETERS']._serialized_start=712
-  _globals['_CODECPARAMETERS']._serialized_end=930
-  _globals['_PACKET']._serialized_start=933
-  _globals['_PACKET']._serialized_end=1064
-  _globals['_LISTCAMERASREQUEST']._serialized_start=1066
-  _globals['_LISTCAMERASREQUEST']._serialized_end=1086
-  _globals['_LISTCAMERASRESPONSE']._serialized_start=1088
-  _globals['_LISTCAMERASRESPONSE']._serialized_end=1148
-  _globals['_GETCAMERAREQUEST']._serialized_start=1150
-  _globals['_GETCAMERAREQUEST']._serialized_end=1180
-  _globals['_READWINDOWREQUEST']._serialized_start=1183
-  _globals['_READWINDOWREQUEST']._serialized_end=1315
-  _globals['_PACKETBATCH']._serialized_start=1317
-  _globals['_PACKETBATCH']._serialized_end=1369
-  _globals['_READWINDOWRESPONSE']._serialized_start=1371
-  _globals['_READWINDOWRESPONSE']._serialized_end=1496
-  _globals['_BUFFERSERVICE']._serialized_start=1499
-  _globals['_BUFFERSERVICE']._serialized_end=1748
+  _globals['_CODECPARAMETERS']._serialized_end=931
+  _globals['_PACKET']._serialized_start=934
+  _globals['_PACKET']._serialized_end=1065
+  _globals['_LISTCAMERASREQUEST']._serialized_start=1067
+  _globals['_LISTCAMERASREQUEST']._serialized_end=1087
+  _globals['_LISTCAMERASRESPONSE']._serialized_start=1089
+  _globals['_LISTCAMERASRESPONSE']._serialized_end=1149
+  _globals['_GETCAMERAREQUEST']._serialized_start=1151
+  _globals['_GETCAMERAREQUEST']._serialized_end=1181
+  _globals['_READWINDOWREQUEST']._serialized_start=1184
+  _globals['_READWINDOWREQUEST']._serialized_end=1316
+  _globals['_PACKETBATCH']._serialized_start=1318
+  _globals['_PACKETBATCH']._serialized_end=1370
+  _globals['_READWINDOWRESPONSE']._serialized_start=1372
+  _globals['_READWINDOWRESPONSE']._serialized_end=1497
+  _globals['_CUTWINDOWREQUEST']._serialized_start=1500
+  _globals['_CUTWINDOWREQUEST']._serialized_end=1700
+  _globals['_CUTWINDOWRESPONSE']._serialized_start=1702
+  _globals['_CUTWINDOWRESPONSE']._serialized_end=1796
+  _globals['_CUTWINDOWHEADER']._serialized_start=1799
+  _globals['_CUTWINDOWHEADER']._serialized_end=1984
+  _globals['_TIMELINEINDEX']._serialized_start=1986
+  _globals['_TIMELINEINDEX']._serialized_end=2086
+  _globals['_CUTMEDIA']._serialized_start=2089
+  _globals['_CUTMEDIA']._serialized_end=2388
+  _globals['_BUFFERSERVICE']._serialized_start=2391
+  _globals['_BUFFERSERVICE']._serialized_end=2720
 # @@protoc_insertion_point(module_scope)

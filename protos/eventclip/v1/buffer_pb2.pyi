@@ -58,7 +58,7 @@ class Camera(_message.Message):
     def __init__(self, id: _Optional[str] = ..., source: _Optional[str] = ..., state: _Optional[_Union[Camera.State, str]] = ..., status_message: _Optional[str] = ..., codec: _Optional[_Union[CodecParameters, _Mapping]] = ..., fps: _Optional[float] = ..., bitrate_bps: _Optional[int] = ..., buffered_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., oldest_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., newest_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_packet_age: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., buffered_bytes: _Optional[int] = ..., gop_count: _Optional[int] = ..., buffer_limit: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., buffer_limit_bytes: _Optional[int] = ..., reconnects: _Optional[int] = ...) -> None: ...
 
 class CodecParameters(_message.Message):
-    __slots__ = ("codec_name", "extradata", "width", "height", "time_base_num", "time_base_den", "frame_rate_num", "frame_rate_den", "segment_id", "pix_fmt")
+    __slots__ = ("codec_name", "extradata", "width", "height", "time_base_num", "time_base_den", "frame_rate_num", "frame_rate_den", "timeline_id", "pix_fmt")
     CODEC_NAME_FIELD_NUMBER: _ClassVar[int]
     EXTRADATA_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -67,7 +67,7 @@ class CodecParameters(_message.Message):
     TIME_BASE_DEN_FIELD_NUMBER: _ClassVar[int]
     FRAME_RATE_NUM_FIELD_NUMBER: _ClassVar[int]
     FRAME_RATE_DEN_FIELD_NUMBER: _ClassVar[int]
-    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMELINE_ID_FIELD_NUMBER: _ClassVar[int]
     PIX_FMT_FIELD_NUMBER: _ClassVar[int]
     codec_name: str
     extradata: bytes
@@ -77,9 +77,9 @@ class CodecParameters(_message.Message):
     time_base_den: int
     frame_rate_num: int
     frame_rate_den: int
-    segment_id: int
+    timeline_id: int
     pix_fmt: str
-    def __init__(self, codec_name: _Optional[str] = ..., extradata: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., time_base_num: _Optional[int] = ..., time_base_den: _Optional[int] = ..., frame_rate_num: _Optional[int] = ..., frame_rate_den: _Optional[int] = ..., segment_id: _Optional[int] = ..., pix_fmt: _Optional[str] = ...) -> None: ...
+    def __init__(self, codec_name: _Optional[str] = ..., extradata: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., time_base_num: _Optional[int] = ..., time_base_den: _Optional[int] = ..., frame_rate_num: _Optional[int] = ..., frame_rate_den: _Optional[int] = ..., timeline_id: _Optional[int] = ..., pix_fmt: _Optional[str] = ...) -> None: ...
 
 class Packet(_message.Message):
     __slots__ = ("data", "pts", "dts", "duration", "keyframe", "wall_time")
@@ -136,3 +136,71 @@ class ReadWindowResponse(_message.Message):
     codec: CodecParameters
     packets: PacketBatch
     def __init__(self, codec: _Optional[_Union[CodecParameters, _Mapping]] = ..., packets: _Optional[_Union[PacketBatch, _Mapping]] = ...) -> None: ...
+
+class CutWindowRequest(_message.Message):
+    __slots__ = ("camera_id", "start_time", "end_time", "event_time", "exact_start")
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXACT_START_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    event_time: _timestamp_pb2.Timestamp
+    exact_start: bool
+    def __init__(self, camera_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., exact_start: _Optional[bool] = ...) -> None: ...
+
+class CutWindowResponse(_message.Message):
+    __slots__ = ("header", "mp4")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    MP4_FIELD_NUMBER: _ClassVar[int]
+    header: CutWindowHeader
+    mp4: bytes
+    def __init__(self, header: _Optional[_Union[CutWindowHeader, _Mapping]] = ..., mp4: _Optional[bytes] = ...) -> None: ...
+
+class CutWindowHeader(_message.Message):
+    __slots__ = ("timelines", "media", "thumbnail_keyframe", "thumbnail_timeline_id")
+    TIMELINES_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAIL_KEYFRAME_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAIL_TIMELINE_ID_FIELD_NUMBER: _ClassVar[int]
+    timelines: _containers.RepeatedCompositeFieldContainer[TimelineIndex]
+    media: CutMedia
+    thumbnail_keyframe: Packet
+    thumbnail_timeline_id: int
+    def __init__(self, timelines: _Optional[_Iterable[_Union[TimelineIndex, _Mapping]]] = ..., media: _Optional[_Union[CutMedia, _Mapping]] = ..., thumbnail_keyframe: _Optional[_Union[Packet, _Mapping]] = ..., thumbnail_timeline_id: _Optional[int] = ...) -> None: ...
+
+class TimelineIndex(_message.Message):
+    __slots__ = ("codec", "packets")
+    CODEC_FIELD_NUMBER: _ClassVar[int]
+    PACKETS_FIELD_NUMBER: _ClassVar[int]
+    codec: CodecParameters
+    packets: _containers.RepeatedCompositeFieldContainer[Packet]
+    def __init__(self, codec: _Optional[_Union[CodecParameters, _Mapping]] = ..., packets: _Optional[_Iterable[_Union[Packet, _Mapping]]] = ...) -> None: ...
+
+class CutMedia(_message.Message):
+    __slots__ = ("media_start_time", "media_end_time", "duration_seconds", "frame_count", "size_bytes", "first_is_keyframe", "codec_name", "width", "height", "timelines_used", "note")
+    MEDIA_START_TIME_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_END_TIME_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FRAME_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    FIRST_IS_KEYFRAME_FIELD_NUMBER: _ClassVar[int]
+    CODEC_NAME_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TIMELINES_USED_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    media_start_time: _timestamp_pb2.Timestamp
+    media_end_time: _timestamp_pb2.Timestamp
+    duration_seconds: float
+    frame_count: int
+    size_bytes: int
+    first_is_keyframe: bool
+    codec_name: str
+    width: int
+    height: int
+    timelines_used: int
+    note: str
+    def __init__(self, media_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., media_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_seconds: _Optional[float] = ..., frame_count: _Optional[int] = ..., size_bytes: _Optional[int] = ..., first_is_keyframe: _Optional[bool] = ..., codec_name: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., timelines_used: _Optional[int] = ..., note: _Optional[str] = ...) -> None: ...

@@ -49,6 +49,11 @@ class BufferServiceStub:
                 request_serializer=eventclip_dot_v1_dot_buffer__pb2.ReadWindowRequest.SerializeToString,
                 response_deserializer=eventclip_dot_v1_dot_buffer__pb2.ReadWindowResponse.FromString,
                 _registered_method=True)
+        self.CutWindow = channel.unary_stream(
+                '/eventclip.v1.BufferService/CutWindow',
+                request_serializer=eventclip_dot_v1_dot_buffer__pb2.CutWindowRequest.SerializeToString,
+                response_deserializer=eventclip_dot_v1_dot_buffer__pb2.CutWindowResponse.FromString,
+                _registered_method=True)
 
 
 class BufferServiceServicer:
@@ -77,14 +82,36 @@ class BufferServiceServicer:
         clip may start early, never late); the last is the first packet at or after
         end_time. When end_time is in the future the stream follows live packets
         until it is reached (the post-roll). A new `codec` message precedes the
-        packets of a new segment (after a reconnect or a timestamp discontinuity):
-        timestamps are only comparable within one segment.
+        packets of a new timeline (after a reconnect or a timestamp discontinuity):
+        timestamps are only comparable within one timeline.
 
         Errors: INVALID_ARGUMENT (missing/inverted times, window longer than
         allowed), NOT_FOUND (unknown camera), FAILED_PRECONDITION (start_time older
         than what is buffered; the message says what is), UNAVAILABLE (camera
         offline and nothing buffered), DEADLINE_EXCEEDED (live follow outlived the
         caller's deadline).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CutWindow(self, request, context):
+        """Cuts [start_time, end_time] of one camera into an MP4 in the buffer, where
+        the packets are, and streams the finished file: for a window that is wholly
+        buffered already (a past window), so no packet has to cross the wire.
+
+        The packets are those ReadWindow would stream for the same window, and the
+        MP4 is byte for byte the one the clipper's stream copy writes from them
+        (same timelines kept, same first keyframe, same trim, +faststart). The first
+        message is a CutWindowHeader; the MP4's bytes follow in order, each message
+        at most 1 MiB, header.media.size_bytes in all. It never follows live packets.
+
+        Errors: INVALID_ARGUMENT (missing/inverted times, window longer than
+        allowed, a window the MP4 cannot hold: no keyframe, unknown codec),
+        NOT_FOUND (unknown camera), FAILED_PRECONDITION (the window ended before
+        the oldest buffered packet, or the ring does not yet hold a packet at or
+        after end_time: read it with ReadWindow, which follows live), UNAVAILABLE
+        (nothing buffered).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -107,6 +134,11 @@ def add_BufferServiceServicer_to_server(servicer, server):
                     servicer.ReadWindow,
                     request_deserializer=eventclip_dot_v1_dot_buffer__pb2.ReadWindowRequest.FromString,
                     response_serializer=eventclip_dot_v1_dot_buffer__pb2.ReadWindowResponse.SerializeToString,
+            ),
+            'CutWindow': grpc.unary_stream_rpc_method_handler(
+                    servicer.CutWindow,
+                    request_deserializer=eventclip_dot_v1_dot_buffer__pb2.CutWindowRequest.FromString,
+                    response_serializer=eventclip_dot_v1_dot_buffer__pb2.CutWindowResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -190,6 +222,33 @@ class BufferService:
             '/eventclip.v1.BufferService/ReadWindow',
             eventclip_dot_v1_dot_buffer__pb2.ReadWindowRequest.SerializeToString,
             eventclip_dot_v1_dot_buffer__pb2.ReadWindowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CutWindow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/eventclip.v1.BufferService/CutWindow',
+            eventclip_dot_v1_dot_buffer__pb2.CutWindowRequest.SerializeToString,
+            eventclip_dot_v1_dot_buffer__pb2.CutWindowResponse.FromString,
             options,
             channel_credentials,
             insecure,

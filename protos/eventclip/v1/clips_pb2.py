@@ -24,33 +24,56 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.type import interval_pb2 as google_dot_type_dot_interval__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x65ventclip/v1/clips.proto\x12\x0c\x65ventclip.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x06\n\x04\x43lip\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x04 \x01(\t\x12\'\n\x05state\x18\x05 \x01(\x0e\x32\x18.eventclip.v1.Clip.State\x12\x16\n\x0e\x66\x61ilure_reason\x18\x06 \x01(\t\x12.\n\nstart_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nevent_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10media_start_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0emedia_end_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08\x64uration\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nsize_bytes\x18\r \x01(\x03\x12\x0e\n\x06sha256\x18\x0e \x01(\t\x12\x1c\n\x14thumbnail_size_bytes\x18\x0f \x01(\x03\x12\x18\n\x10thumbnail_sha256\x18\x10 \x01(\t\x12\x12\n\ncodec_name\x18\x11 \x01(\t\x12\r\n\x05width\x18\x12 \x01(\x05\x12\x0e\n\x06height\x18\x13 \x01(\x05\x12\x10\n\x08\x61ttempts\x18\x14 \x01(\x05\x12/\n\x0b\x63reate_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x16 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Q\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\r\n\tRECORDING\x10\x02\x12\t\n\x05READY\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\"\xe9\x01\n\x11\x43reateClipRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12.\n\nevent_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08pre_roll\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12,\n\tpost_roll\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x10\n\x08\x65vent_id\x18\x05 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x06 \x01(\t\x12\x12\n\nrequest_id\x18\x07 \x01(\t\"\x1c\n\x0eGetClipRequest\x12\n\n\x02id\x18\x01 \x01(\t\"p\n\x10ListClipsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x11\n\tcamera_id\x18\x03 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x04 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x05 \x01(\t\"O\n\x11ListClipsResponse\x12!\n\x05\x63lips\x18\x01 \x03(\x0b\x32\x12.eventclip.v1.Clip\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb6\x01\n\x14ReadClipMediaRequest\x12\x0f\n\x07\x63lip_id\x18\x01 \x01(\t\x12\x35\n\x04kind\x18\x02 \x01(\x0e\x32\'.eventclip.v1.ReadClipMediaRequest.Kind\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x0e\n\x06length\x18\x04 \x01(\x03\"6\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\t\n\x05VIDEO\x10\x01\x12\r\n\tTHUMBNAIL\x10\x02\"O\n\x15ReadClipMediaResponse\x12\x12\n\ntotal_size\x18\x01 \x01(\x03\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x32\xb7\x02\n\x0b\x43lipService\x12\x41\n\nCreateClip\x12\x1f.eventclip.v1.CreateClipRequest\x1a\x12.eventclip.v1.Clip\x12;\n\x07GetClip\x12\x1c.eventclip.v1.GetClipRequest\x1a\x12.eventclip.v1.Clip\x12L\n\tListClips\x12\x1e.eventclip.v1.ListClipsRequest\x1a\x1f.eventclip.v1.ListClipsResponse\x12Z\n\rReadClipMedia\x12\".eventclip.v1.ReadClipMediaRequest\x1a#.eventclip.v1.ReadClipMediaResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x65ventclip/v1/clips.proto\x12\x0c\x65ventclip.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1agoogle/type/interval.proto\"\xa6\x08\n\x04\x43lip\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x04 \x01(\t\x12\'\n\x05state\x18\x05 \x01(\x0e\x32\x18.eventclip.v1.Clip.State\x12\x16\n\x0e\x66\x61ilure_reason\x18\x06 \x01(\t\x12.\n\nstart_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nevent_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10media_start_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0emedia_end_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08\x64uration\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nsize_bytes\x18\r \x01(\x03\x12\x0e\n\x06sha256\x18\x0e \x01(\t\x12\x1c\n\x14thumbnail_size_bytes\x18\x0f \x01(\x03\x12\x18\n\x10thumbnail_sha256\x18\x10 \x01(\t\x12\x12\n\ncodec_name\x18\x11 \x01(\t\x12\r\n\x05width\x18\x12 \x01(\x05\x12\x0e\n\x06height\x18\x13 \x01(\x05\x12\x10\n\x08\x61ttempts\x18\x14 \x01(\x05\x12/\n\x0b\x63reate_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x16 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63omplete\x18\x17 \x01(\x08\x12#\n\x04gaps\x18\x18 \x03(\x0b\x32\x15.google.type.Interval\x12 \n\x04trim\x18\x19 \x01(\x0e\x32\x12.eventclip.v1.Trim\x12\x12\n\nlegal_hold\x18\x1a \x01(\x08\x12/\n\x0b\x65xpire_time\x18\x1b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x64\x65lete_time\x18\x1c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13metadata_size_bytes\x18\x1d \x01(\x03\x12\x17\n\x0fmetadata_sha256\x18\x1e \x01(\t\"m\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0b\n\x07PENDING\x10\x01\x12\r\n\tRECORDING\x10\x02\x12\t\n\x05READY\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\x12\r\n\tCANCELLED\x10\x05\x12\x0b\n\x07\x44\x45LETED\x10\x06\"\x8b\x02\n\x11\x43reateClipRequest\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12.\n\nevent_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08pre_roll\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12,\n\tpost_roll\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x10\n\x08\x65vent_id\x18\x05 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x06 \x01(\t\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12 \n\x04trim\x18\x08 \x01(\x0e\x32\x12.eventclip.v1.Trim\"\x1c\n\x0eGetClipRequest\x12\n\n\x02id\x18\x01 \x01(\t\"p\n\x10ListClipsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x11\n\tcamera_id\x18\x03 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x04 \x01(\t\x12\x10\n\x08\x61lert_id\x18\x05 \x01(\t\"O\n\x11ListClipsResponse\x12!\n\x05\x63lips\x18\x01 \x03(\x0b\x32\x12.eventclip.v1.Clip\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xd6\x01\n\x14ReadClipMediaRequest\x12\x0f\n\x07\x63lip_id\x18\x01 \x01(\t\x12\x35\n\x04kind\x18\x02 \x01(\x0e\x32\'.eventclip.v1.ReadClipMediaRequest.Kind\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x0e\n\x06length\x18\x04 \x01(\x03\x12\x10\n\x08\x64ownload\x18\x05 \x01(\x08\"D\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\t\n\x05VIDEO\x10\x01\x12\r\n\tTHUMBNAIL\x10\x02\x12\x0c\n\x08METADATA\x10\x03\"O\n\x15ReadClipMediaResponse\x12\x12\n\ntotal_size\x18\x01 \x01(\x03\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\x1f\n\x11\x43\x61ncelClipRequest\x12\n\n\x02id\x18\x01 \x01(\t\"-\n\x0fHoldClipRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"0\n\x12ReleaseClipRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xb1\x01\n\nAuditEntry\x12\x0f\n\x07\x63lip_id\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\x12\x17\n\x0fprevious_sha256\x18\x07 \x01(\t\x12\x0e\n\x06sha256\x18\x08 \x01(\t\"Q\n\x17ListAuditEntriesRequest\x12\x0f\n\x07\x63lip_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\x89\x01\n\x18ListAuditEntriesResponse\x12)\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x18.eventclip.v1.AuditEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x14\n\x0c\x63hain_intact\x18\x03 \x01(\x08\x12\x13\n\x0b\x63hain_error\x18\x04 \x01(\t\")\n\x15\x45xportEvidenceRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\"O\n\x16\x45xportEvidenceResponse\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\x1d\n\x1bGetEvidencePublicKeyRequest\"O\n\x11\x45videncePublicKey\x12\x11\n\talgorithm\x18\x01 \x01(\t\x12\x0b\n\x03pem\x18\x02 \x01(\t\x12\x1a\n\x12\x66ingerprint_sha256\x18\x03 \x01(\t*5\n\x04Trim\x12\x14\n\x10TRIM_UNSPECIFIED\x10\x00\x12\x0c\n\x08KEYFRAME\x10\x01\x12\t\n\x05\x45XACT\x10\x02\x32\xa4\x06\n\x0b\x43lipService\x12\x41\n\nCreateClip\x12\x1f.eventclip.v1.CreateClipRequest\x1a\x12.eventclip.v1.Clip\x12;\n\x07GetClip\x12\x1c.eventclip.v1.GetClipRequest\x1a\x12.eventclip.v1.Clip\x12L\n\tListClips\x12\x1e.eventclip.v1.ListClipsRequest\x1a\x1f.eventclip.v1.ListClipsResponse\x12Z\n\rReadClipMedia\x12\".eventclip.v1.ReadClipMediaRequest\x1a#.eventclip.v1.ReadClipMediaResponse0\x01\x12\x41\n\nCancelClip\x12\x1f.eventclip.v1.CancelClipRequest\x1a\x12.eventclip.v1.Clip\x12=\n\x08HoldClip\x12\x1d.eventclip.v1.HoldClipRequest\x1a\x12.eventclip.v1.Clip\x12\x43\n\x0bReleaseClip\x12 .eventclip.v1.ReleaseClipRequest\x1a\x12.eventclip.v1.Clip\x12\x61\n\x10ListAuditEntries\x12%.eventclip.v1.ListAuditEntriesRequest\x1a&.eventclip.v1.ListAuditEntriesResponse\x12]\n\x0e\x45xportEvidence\x12#.eventclip.v1.ExportEvidenceRequest\x1a$.eventclip.v1.ExportEvidenceResponse0\x01\x12\x62\n\x14GetEvidencePublicKey\x12).eventclip.v1.GetEvidencePublicKeyRequest\x1a\x1f.eventclip.v1.EvidencePublicKeyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'eventclip.v1.clips_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CLIP']._serialized_start=108
-  _globals['_CLIP']._serialized_end=881
-  _globals['_CLIP_STATE']._serialized_start=800
-  _globals['_CLIP_STATE']._serialized_end=881
-  _globals['_CREATECLIPREQUEST']._serialized_start=884
-  _globals['_CREATECLIPREQUEST']._serialized_end=1117
-  _globals['_GETCLIPREQUEST']._serialized_start=1119
-  _globals['_GETCLIPREQUEST']._serialized_end=1147
-  _globals['_LISTCLIPSREQUEST']._serialized_start=1149
-  _globals['_LISTCLIPSREQUEST']._serialized_end=1261
-  _globals['_LISTCLIPSRESPONSE']._serialized_start=1263
-  _globals['_LISTCLIPSRESPONSE']._serialized_end=1342
-  _globals['_READCLIPMEDIAREQUEST']._serialized_start=1345
-  _globals['_READCLIPMEDIAREQUEST']._serialized_end=1527
-  _globals['_READCLIPMEDIAREQUEST_KIND']._serialized_start=1473
-  _globals['_READCLIPMEDIAREQUEST_KIND']._serialized_end=1527
-  _globals['_READCLIPMEDIARESPONSE']._serialized_start=1529
-  _globals['_READCLIPMEDIARESPONSE']._serialized_end=1608
-  _globals['_CLIPSERVICE']._serialized_start=1611
-  _globals['_CLIPSERVICE']._serialized_end=1922
+  _globals['_TRIM']._serialized_start=2762
+  _globals['_TRIM']._serialized_end=2815
+  _globals['_CLIP']._serialized_start=136
+  _globals['_CLIP']._serialized_end=1198
+  _globals['_CLIP_STATE']._serialized_start=1089
+  _globals['_CLIP_STATE']._serialized_end=1198
+  _globals['_CREATECLIPREQUEST']._serialized_start=1201
+  _globals['_CREATECLIPREQUEST']._serialized_end=1468
+  _globals['_GETCLIPREQUEST']._serialized_start=1470
+  _globals['_GETCLIPREQUEST']._serialized_end=1498
+  _globals['_LISTCLIPSREQUEST']._serialized_start=1500
+  _globals['_LISTCLIPSREQUEST']._serialized_end=1612
+  _globals['_LISTCLIPSRESPONSE']._serialized_start=1614
+  _globals['_LISTCLIPSRESPONSE']._serialized_end=1693
+  _globals['_READCLIPMEDIAREQUEST']._serialized_start=1696
+  _globals['_READCLIPMEDIAREQUEST']._serialized_end=1910
+  _globals['_READCLIPMEDIAREQUEST_KIND']._serialized_start=1842
+  _globals['_READCLIPMEDIAREQUEST_KIND']._serialized_end=1910
+  _globals['_READCLIPMEDIARESPONSE']._serialized_start=1912
+  _globals['_READCLIPMEDIARESPONSE']._serialized_end=1991
+  _globals['_CANCELCLIPREQUEST']._serialized_start=1993
+  _globals['_CANCELCLIPREQUEST']._serialized_end=2024
+  _globals['_HOLDCLIPREQUEST']._serialized_start=2026
+  _globals['_HOLDCLIPREQUEST']._serialized_end=2071
+  _globals['_RELEASECLIPREQUEST']._serialized_start=2073
+  _globals['_RELEASECLIPREQUEST']._serialized_end=2121
+  _globals['_AUDITENTRY']._serialized_start=2124
+  _globals['_AUDITENTRY']._serialized_end=2301
+  _globals['_LISTAUDITENTRIESREQUEST']._serialized_start=2303
+  _globals['_LISTAUDITENTRIESREQUEST']._serialized_end=2384
+  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_start=2387
+  _globals['_LISTAUDITENTRIESRESPONSE']._serialized_end=2524
+  _globals['_EXPORTEVIDENCEREQUEST']._serialized_start=2526
+  _globals['_EXPORTEVIDENCEREQUEST']._serialized_end=2567
+  _globals['_EXPORTEVIDENCERESPONSE']._serialized_start=2569
+  _globals['_EXPORTEVIDENCERESPONSE']._serialized_end=2648
+  _globals['_GETEVIDENCEPUBLICKEYREQUEST']._serialized_start=2650
+  _globals['_GETEVIDENCEPUBLICKEYREQUEST']._serialized_end=2679
+  _globals['_EVIDENCEPUBLICKEY']._serialized_start=2681
+  _globals['_EVIDENCEPUBLICKEY']._serialized_end=2760
+  _globals['_CLIPSERVICE']._serialized_start=2818
+  _globals['_CLIPSERVICE']._serialized_end=3622
 # @@protoc_insertion_point(module_scope)

@@ -54,6 +54,36 @@ class ClipServiceStub:
                 request_serializer=eventclip_dot_v1_dot_clips__pb2.ReadClipMediaRequest.SerializeToString,
                 response_deserializer=eventclip_dot_v1_dot_clips__pb2.ReadClipMediaResponse.FromString,
                 _registered_method=True)
+        self.CancelClip = channel.unary_unary(
+                '/eventclip.v1.ClipService/CancelClip',
+                request_serializer=eventclip_dot_v1_dot_clips__pb2.CancelClipRequest.SerializeToString,
+                response_deserializer=eventclip_dot_v1_dot_clips__pb2.Clip.FromString,
+                _registered_method=True)
+        self.HoldClip = channel.unary_unary(
+                '/eventclip.v1.ClipService/HoldClip',
+                request_serializer=eventclip_dot_v1_dot_clips__pb2.HoldClipRequest.SerializeToString,
+                response_deserializer=eventclip_dot_v1_dot_clips__pb2.Clip.FromString,
+                _registered_method=True)
+        self.ReleaseClip = channel.unary_unary(
+                '/eventclip.v1.ClipService/ReleaseClip',
+                request_serializer=eventclip_dot_v1_dot_clips__pb2.ReleaseClipRequest.SerializeToString,
+                response_deserializer=eventclip_dot_v1_dot_clips__pb2.Clip.FromString,
+                _registered_method=True)
+        self.ListAuditEntries = channel.unary_unary(
+                '/eventclip.v1.ClipService/ListAuditEntries',
+                request_serializer=eventclip_dot_v1_dot_clips__pb2.ListAuditEntriesRequest.SerializeToString,
+                response_deserializer=eventclip_dot_v1_dot_clips__pb2.ListAuditEntriesResponse.FromString,
+                _registered_method=True)
+        self.ExportEvidence = channel.unary_stream(
+                '/eventclip.v1.ClipService/ExportEvidence',
+                request_serializer=eventclip_dot_v1_dot_clips__pb2.ExportEvidenceRequest.SerializeToString,
+                response_deserializer=eventclip_dot_v1_dot_clips__pb2.ExportEvidenceResponse.FromString,
+                _registered_method=True)
+        self.GetEvidencePublicKey = channel.unary_unary(
+                '/eventclip.v1.ClipService/GetEvidencePublicKey',
+                request_serializer=eventclip_dot_v1_dot_clips__pb2.GetEvidencePublicKeyRequest.SerializeToString,
+                response_deserializer=eventclip_dot_v1_dot_clips__pb2.EvidencePublicKey.FromString,
+                _registered_method=True)
 
 
 class ClipServiceServicer:
@@ -90,11 +120,74 @@ class ClipServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReadClipMedia(self, request, context):
-        """Streams the bytes of a READY clip's video (MP4) or thumbnail (JPEG), from
-        `offset` for `length` bytes (0 = to the end), in chunks of at most 1 MiB.
-        The first message carries the total size and content type.
-        Errors: NOT_FOUND (unknown clip), FAILED_PRECONDITION (clip not READY),
-        OUT_OF_RANGE (offset past the end).
+        """Streams the bytes of a clip's video (MP4), thumbnail (JPEG) or sidecar
+        metadata (JSON), from `offset` for `length` bytes (0 = to the end), in
+        chunks of at most 1 MiB. Served while the clip holds media: READY, or
+        FAILED with the media recorded before it failed. The first message carries
+        the total size and content type. Reads are audited (see `download`).
+        Errors: NOT_FOUND (unknown clip, no such file, or media deleted: DELETED,
+        CANCELLED), FAILED_PRECONDITION (the clip is not finished, or FAILED
+        without media), OUT_OF_RANGE (offset past the end).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelClip(self, request, context):
+        """Cancels a clip that is not finished yet (AIP-136 custom method `:cancel`):
+        its job stops and the clip ends CANCELLED, keeping no media. Cancelling a
+        CANCELLED clip returns it unchanged.
+        Errors: NOT_FOUND, FAILED_PRECONDITION (the clip is READY, FAILED or DELETED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def HoldClip(self, request, context):
+        """Puts a clip under legal hold (`:hold`): retention never deletes it while
+        held. Holding a held clip returns it unchanged.
+        Errors: NOT_FOUND, FAILED_PRECONDITION (the clip is DELETED or CANCELLED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseClip(self, request, context):
+        """Releases a legal hold (`:release`); retention applies again from then on
+        (a clip past its expire_time goes at the next sweep). Releasing a clip
+        that is not held returns it unchanged. Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAuditEntries(self, request, context):
+        """The clip's audit trail, oldest first (AIP-158 paging), with the result of
+        checking its hash chain. Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportEvidence(self, request, context):
+        """Streams the signed evidence package (a ZIP) of an alert: every READY clip
+        of the alert (MP4, thumbnail, sidecar JSON, the Clip as JSON, its audit
+        trail), the POS event and the alert as JSON, manifest.json (every other
+        file with its SHA-256 and size) and manifest.sig (raw 64-byte Ed25519
+        signature of manifest.json's exact bytes); layout in docs/ARCHITECTURE.md.
+        Each exported clip gets an "exported" audit entry naming the manifest's
+        SHA-256. Chunks of at most 1 MiB; the first carries file_name and
+        content_type. Errors: NOT_FOUND (unknown alert), FAILED_PRECONDITION (the
+        alert has no READY clip), DATA_LOSS (a stored file no longer matches the
+        SHA-256 recorded when it was made: nothing is signed), UNAVAILABLE (the
+        events service cannot be reached).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEvidencePublicKey(self, request, context):
+        """The public half of the key that signs evidence packages.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -122,6 +215,36 @@ def add_ClipServiceServicer_to_server(servicer, server):
                     servicer.ReadClipMedia,
                     request_deserializer=eventclip_dot_v1_dot_clips__pb2.ReadClipMediaRequest.FromString,
                     response_serializer=eventclip_dot_v1_dot_clips__pb2.ReadClipMediaResponse.SerializeToString,
+            ),
+            'CancelClip': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelClip,
+                    request_deserializer=eventclip_dot_v1_dot_clips__pb2.CancelClipRequest.FromString,
+                    response_serializer=eventclip_dot_v1_dot_clips__pb2.Clip.SerializeToString,
+            ),
+            'HoldClip': grpc.unary_unary_rpc_method_handler(
+                    servicer.HoldClip,
+                    request_deserializer=eventclip_dot_v1_dot_clips__pb2.HoldClipRequest.FromString,
+                    response_serializer=eventclip_dot_v1_dot_clips__pb2.Clip.SerializeToString,
+            ),
+            'ReleaseClip': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseClip,
+                    request_deserializer=eventclip_dot_v1_dot_clips__pb2.ReleaseClipRequest.FromString,
+                    response_serializer=eventclip_dot_v1_dot_clips__pb2.Clip.SerializeToString,
+            ),
+            'ListAuditEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEntries,
+                    request_deserializer=eventclip_dot_v1_dot_clips__pb2.ListAuditEntriesRequest.FromString,
+                    response_serializer=eventclip_dot_v1_dot_clips__pb2.ListAuditEntriesResponse.SerializeToString,
+            ),
+            'ExportEvidence': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportEvidence,
+                    request_deserializer=eventclip_dot_v1_dot_clips__pb2.ExportEvidenceRequest.FromString,
+                    response_serializer=eventclip_dot_v1_dot_clips__pb2.ExportEvidenceResponse.SerializeToString,
+            ),
+            'GetEvidencePublicKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEvidencePublicKey,
+                    request_deserializer=eventclip_dot_v1_dot_clips__pb2.GetEvidencePublicKeyRequest.FromString,
+                    response_serializer=eventclip_dot_v1_dot_clips__pb2.EvidencePublicKey.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -232,6 +355,168 @@ class ClipService:
             '/eventclip.v1.ClipService/ReadClipMedia',
             eventclip_dot_v1_dot_clips__pb2.ReadClipMediaRequest.SerializeToString,
             eventclip_dot_v1_dot_clips__pb2.ReadClipMediaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelClip(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eventclip.v1.ClipService/CancelClip',
+            eventclip_dot_v1_dot_clips__pb2.CancelClipRequest.SerializeToString,
+            eventclip_dot_v1_dot_clips__pb2.Clip.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HoldClip(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eventclip.v1.ClipService/HoldClip',
+            eventclip_dot_v1_dot_clips__pb2.HoldClipRequest.SerializeToString,
+            eventclip_dot_v1_dot_clips__pb2.Clip.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseClip(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eventclip.v1.ClipService/ReleaseClip',
+            eventclip_dot_v1_dot_clips__pb2.ReleaseClipRequest.SerializeToString,
+            eventclip_dot_v1_dot_clips__pb2.Clip.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eventclip.v1.ClipService/ListAuditEntries',
+            eventclip_dot_v1_dot_clips__pb2.ListAuditEntriesRequest.SerializeToString,
+            eventclip_dot_v1_dot_clips__pb2.ListAuditEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportEvidence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/eventclip.v1.ClipService/ExportEvidence',
+            eventclip_dot_v1_dot_clips__pb2.ExportEvidenceRequest.SerializeToString,
+            eventclip_dot_v1_dot_clips__pb2.ExportEvidenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEvidencePublicKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eventclip.v1.ClipService/GetEvidencePublicKey',
+            eventclip_dot_v1_dot_clips__pb2.GetEvidencePublicKeyRequest.SerializeToString,
+            eventclip_dot_v1_dot_clips__pb2.EvidencePublicKey.FromString,
             options,
             channel_credentials,
             insecure,
