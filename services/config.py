@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextvars
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -45,6 +45,10 @@ class CameraConfig(_Strict):
     buffer_seconds: float = Field(120.0, gt=0, le=3600)
     #: Ring bound in bytes of encoded video.
     buffer_bytes: int = Field(512 * 1024 * 1024, gt=0)
+    #: Most bytes one GOP may hold (default: half of buffer_bytes). A camera that
+    #: stops sending keyframes has the rest of its GOP dropped past this bound,
+    #: up to the next keyframe, instead of growing the ring without end.
+    max_gop_bytes: int | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _known_scheme(self) -> CameraConfig:
@@ -52,7 +56,18 @@ class CameraConfig(_Strict):
             raise ValueError(
                 f"source {self.source!r} must start with one of {', '.join(SOURCE_SCHEMES)}"
             )
+        if self.max_gop_bytes is not None and self.max_gop_bytes > self.buffer_bytes:
+            raise ValueError(
+                f"max_gop_bytes ({self.max_gop_bytes}) must not exceed buffer_bytes "
+                f"({self.buffer_bytes})"
+            )
         return self
+
+    @property
+    def gop_bytes_bound(self) -> int:
+        """max_gop_bytes, or half of buffer_bytes when not set: a GOP that runs
+        away then leaves the other half of the ring to the video before it."""
+        return self.max_gop_bytes or max(self.buffer_bytes // 2, 1)
 
 
 class RegisterConfig(_Strict):
@@ -68,6 +83,29 @@ class ClipsConfig(_Strict):
     max_seconds: float = Field(600.0, gt=0)
     #: Attempts per clip job before it is FAILED (backoff doubles from 1 s).
     max_attempts: int = Field(3, ge=1, le=20)
+    #: How a clip's first frame is chosen: ``keyframe`` (snap back to the keyframe
+    #: at or before the start) or ``exact`` (keep that GOP but hide its lead-in
+    #: with an MP4 edit list, so players start at the requested instant).
+    trim: Literal["keyframe", "exact"] = "keyframe"
+
+
+class RetentionConfig(_Strict):
+    """How long clip media is kept. Expired clips lose their media and become
+    DELETED (the row and its audit trail stay); a clip under legal hold is never
+    deleted."""
+
+    #: Age (seconds since the clip finished) after which its media is deleted; 30 days.
+    clip_max_age_seconds: float = Field(30 * 24 * 3600.0, gt=0)
+    #: How often the clipper looks for expired clips, seconds; 1 hour.
+    sweep_interval_seconds: float = Field(3600.0, gt=0)
+
+
+class EvidenceConfig(_Strict):
+    """Signed evidence packages."""
+
+    #: PEM (PKCS#8) Ed25519 private key that signs packages; default
+    #: ``<data_dir>/evidence-signing-key.pem``, made on first start.
+    signing_key_path: Path | None = None
 
 
 class ServiceAddress(_Strict):
@@ -160,6 +198,8 @@ class Settings(BaseSettings):
     cameras: list[CameraConfig] = Field(default_factory=_default_cameras)
     registers: list[RegisterConfig] = Field(default_factory=_default_registers)
     clips: ClipsConfig = ClipsConfig()
+    retention: RetentionConfig = RetentionConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
     rules: RulesConfig = RulesConfig()
     #: Allowlist of plugin names to load; None loads every installed plugin.
     plugins: list[str] | None = None
@@ -190,6 +230,17 @@ class Settings(BaseSettings):
     @property
     def clips_dir(self) -> Path:
         return self.data_dir / "clips"
+
+    @property
+    def staged_windows_dir(self) -> Path:
+        """Where clip jobs keep what they received while recording (see
+        eventclip.clipper.staging)."""
+        return self.data_dir / "staged-windows"
+
+    @property
+    def signing_key_path(self) -> Path:
+        """Where the evidence signing key lives (made on first start)."""
+        return self.evidence.signing_key_path or self.data_dir / "evidence-signing-key.pem"
 
     def camera(self, camera_id: str) -> CameraConfig | None:
         return next((c for c in self.cameras if c.id == camera_id), None)

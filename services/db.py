@@ -8,12 +8,33 @@ table (``alembic_version_<service>``), so the services can share one database
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event
+from sqlalchemy import DateTime, Dialect, Engine, event
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import MetaData, create_engine
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that always reads back an aware UTC datetime.
+
+    PostgreSQL returns aware values already; SQLite stores no zone and returns
+    naive ones, which are UTC (every writer stores UTC). Attaching the zone
+    here, as rows are loaded, saves converting every row afterwards (setting
+    attributes on loaded ORM objects is what made a page of clips slow).
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 
 def create_db_engine(url: str) -> Engine:

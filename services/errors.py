@@ -44,3 +44,9 @@ class Unavailable(ServiceError):
     """A dependency (camera, service) cannot be reached now; retrying may help."""
 
     code = grpc.StatusCode.UNAVAILABLE
+
+
+class DataLoss(ServiceError):
+    """Stored data no longer matches what was recorded (e.g. a file's SHA-256)."""
+
+    code = grpc.StatusCode.DATA_LOSS

@@ -41,30 +41,56 @@ def page_size(requested: int) -> int:
     return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
-def encode_page_token(cursor: PageCursor, filters: Sequence[str]) -> str:
-    """An opaque URL-safe token for ``cursor`` bound to the request's ``filters``."""
-    payload = {"t": cursor.create_time.isoformat(), "id": cursor.id, "f": list(filters)}
+def _pack(position: dict[str, Any], filters: Sequence[str]) -> str:
+    payload = {**position, "f": list(filters)}
     return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
 
 
-def decode_page_token(token: str, filters: Sequence[str], filter_names: str) -> PageCursor | None:
-    """The cursor in ``token`` (None for an empty token, the first page).
-
-    Raises InvalidArgument when the token is not one of ours, or was issued for
-    other filters (``filter_names`` names them in the message): AIP-158 says
-    filters must not change between pages.
-    """
-    if not token:
-        return None
+def _unpack(token: str, filters: Sequence[str], filter_names: str, read: Any) -> Any:
+    """``read(payload)`` of the token's payload. Raises InvalidArgument when the
+    token is not one of ours, or was issued for other filters (``filter_names``
+    names them in the message): AIP-158 says filters must not change between pages."""
     try:
         payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        cursor = PageCursor(as_utc(datetime.fromisoformat(payload["t"])), str(payload["id"]))
+        position = read(payload)
         issued_for = payload["f"]
     except (ValueError, KeyError, TypeError, binascii.Error) as err:
         raise InvalidArgument("page_token is invalid (use next_page_token as returned)") from err
     if issued_for != list(filters):
         raise InvalidArgument(f"page_token was issued for different {filter_names} filters")
-    return cursor
+    return position
+
+
+def encode_page_token(cursor: PageCursor, filters: Sequence[str]) -> str:
+    """An opaque URL-safe token for ``cursor`` bound to the request's ``filters``."""
+    return _pack({"t": cursor.create_time.isoformat(), "id": cursor.id}, filters)
+
+
+def decode_page_token(token: str, filters: Sequence[str], filter_names: str) -> PageCursor | None:
+    """The cursor in ``token`` (None for an empty token, the first page).
+    Raises InvalidArgument (see ``_unpack``)."""
+    if not token:
+        return None
+    return _unpack(
+        token,
+        filters,
+        filter_names,
+        lambda p: PageCursor(as_utc(datetime.fromisoformat(p["t"])), str(p["id"])),
+    )
+
+
+def encode_sequence_token(after: int, filters: Sequence[str]) -> str:
+    """A token for listings ordered by a per-parent sequence (oldest first):
+    the next page starts after sequence ``after``."""
+    return _pack({"after": after}, filters)
+
+
+def decode_sequence_token(token: str, filters: Sequence[str], filter_names: str) -> int:
+    """The sequence the page starts after (0 for an empty token). Raises
+    InvalidArgument (see ``_unpack``)."""
+    if not token:
+        return 0
+    return _unpack(token, filters, filter_names, lambda p: int(p["after"]))
 
 
 def newest_first(query: Any, model: Any, after: PageCursor | None) -> Any:

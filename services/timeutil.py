@@ -12,13 +12,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def to_timestamp(value: datetime | float) -> Timestamp:
     """A Timestamp from an aware datetime or from seconds since the Unix epoch."""
-    ts = Timestamp()
     if isinstance(value, datetime):
-        ts.FromDatetime(value.astimezone(UTC))
-    else:
-        ts.FromNanoseconds(round(value * 1e9))
+        # What Timestamp.FromDatetime computes, by timedelta arithmetic rather
+        # than timegm(utctimetuple()): a page of clips makes hundreds of these.
+        delta = value - _EPOCH
+        return Timestamp(
+            seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1000
+        )
+    ts = Timestamp()
+    ts.FromNanoseconds(round(value * 1e9))
     return ts
 
 
@@ -45,6 +52,19 @@ def duration_seconds(d: Duration) -> float:
     return d.seconds + d.nanos / 1e9
 
 
+def rfc3339(value: datetime) -> str:
+    """``value`` as RFC 3339 in UTC with exactly six fractional digits and ``Z``
+    (``2026-11-23T16:03:02.123456Z``): one fixed form, so documents that are
+    hashed or signed can be reproduced byte for byte."""
+    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def as_utc(value: datetime) -> datetime:
     """Treat a naive datetime (as SQLite returns them) as UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def format_time(seconds: float) -> str:
+    """Seconds since the epoch as ``2024-05-01T12:00:01.250Z`` for messages."""
+    text = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
