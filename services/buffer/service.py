@@ -16,19 +16,23 @@ from datetime import UTC, datetime
 
 import grpc
 
+from eventclip.buffer.cut import CutWindow, cut_window
 from eventclip.buffer.ring import BufferedPacket, CodecParams, PacketRing
 from eventclip.buffer.sources import redact_url
-from eventclip.buffer.worker import (
-    DEFAULT_BACKOFF,
-    Backoff,
-    CameraState,
-    CameraWorker,
-    IngestStatus,
-)
+from eventclip.buffer.wire import codec_message, encode_packet_batch
+from eventclip.buffer.worker import DEFAULT_BACKOFF, CameraState, CameraWorker, IngestStatus
 from eventclip.config import CameraConfig, Settings
 from eventclip.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from eventclip.media.mp4 import RemuxError
+from eventclip.retry import Backoff
 from eventclip.rpc import Registration, grpc_method, start_server
-from eventclip.timeutil import timestamp_seconds, to_duration, to_timestamp
+from eventclip.timeutil import (
+    format_time,
+    from_timestamp,
+    timestamp_seconds,
+    to_duration,
+    to_timestamp,
+)
 from eventclip.v1 import buffer_pb2, buffer_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,9 @@ log = logging.getLogger(__name__)
 MAX_BATCH_BYTES = 1024 * 1024
 #: Protobuf framing per Packet (tags, varints, wall_time), counted against the limit.
 PACKET_OVERHEAD_BYTES = 48
+#: CutWindow calls served at once; each holds its MP4 (about the window's
+#: bitrate x length) in memory until it is sent, and muxing is CPU-bound.
+MAX_CONCURRENT_CUTS = 2
 #: Most packets read from the ring per step while streaming a window.
 READ_CHUNK_PACKETS = 512
 
@@ -54,11 +61,19 @@ class BufferedCamera:
     def status(self) -> IngestStatus:
         return self.worker.status if self.worker else IngestStatus()
 
-
-def format_time(seconds: float) -> str:
-    """Seconds since the epoch as ``2024-05-01T12:00:01.250Z`` for messages."""
-    text = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
+    def status_message(self) -> str:
+        """Why the camera is not delivering everything, "" when it is: the
+        ingest status, and whether its newest GOP is being cut at the GOP
+        byte bound (packets dropped until the next keyframe)."""
+        notes = [self.status.message] if self.status.message else []
+        stats = self.ring.stats()
+        if stats.truncated_at is not None:
+            notes.append(
+                f"no keyframe since its GOP reached {self.ring.max_gop_bytes} bytes at "
+                f"{format_time(stats.truncated_at)}: dropping packets until the next keyframe "
+                f"({stats.dropped_packets} packets, {stats.dropped_bytes} bytes dropped so far)"
+            )
+        return "; ".join(notes)
 
 
 class Buffer:
@@ -85,7 +100,10 @@ class Buffer:
         self.read_timeout = read_timeout
         self.backoff = backoff
         self.cameras: dict[str, BufferedCamera] = {
-            c.id: BufferedCamera(c, PacketRing(c.buffer_seconds, c.buffer_bytes)) for c in cameras
+            c.id: BufferedCamera(
+                c, PacketRing(c.buffer_seconds, c.buffer_bytes, c.gop_bytes_bound, name=c.id)
+            )
+            for c in cameras
         }
 
     def camera(self, camera_id: str) -> BufferedCamera:
@@ -124,15 +142,16 @@ class Buffer:
                 log.warning("ingest thread of camera %s did not stop", worker.camera_id)
 
     async def read_window(
-        self, camera_id: str, start: float | None, end: float | None
+        self, camera_id: str, start: float | None, end: float | None, *, follow: bool = True
     ) -> AsyncIterator[CodecParams | list[BufferedPacket]]:
         """Yield the window [start, end] (seconds since the epoch) of a camera:
-        the codec parameters of a segment before its first packets, then lists
+        the codec parameters of a timeline before its first packets, then lists
         of packets (decode order, at most MAX_BATCH_BYTES of data unless one
         packet is larger). Starts at the last keyframe at or before ``start``
         (the oldest keyframe when ``start`` is older than the ring); ends with
         the first packet whose dts is at or after ``end``, following live
-        packets when ``end`` has not been reached yet.
+        packets when ``end`` has not been reached yet; not ``follow``: raises
+        FailedPrecondition instead of waiting for any packet.
 
         Raises NotFound, InvalidArgument (missing, inverted or too long
         window), Unavailable (nothing buffered, or no packet for
@@ -156,7 +175,7 @@ class Buffer:
         ring = cam.ring
         stats = ring.stats()
         if stats.oldest_time is None or stats.newest_time is None:
-            reason = cam.status.message or cam.status.state.value.lower()
+            reason = cam.status_message() or cam.status.state.value.lower()
             raise Unavailable(f"camera {camera_id} has nothing buffered ({reason})")
         if end < stats.oldest_time:
             raise FailedPrecondition(
@@ -166,45 +185,80 @@ class Buffer:
         # A start beyond the live edge: wait until it is buffered, so the
         # keyframe chosen is the last one at or before it.
         while (newest := ring.stats().newest_time) is not None and newest < start:
-            await self._wait(cam, ring.next_seq, end)
+            await self._wait(cam, ring.next_seq, end, follow)
         seq = ring.find_start(start)
-        segment: int | None = None
+        timeline: int | None = None
         batch: list[BufferedPacket] = []
         batch_bytes = 0
         while True:
             packets = ring.read(seq, READ_CHUNK_PACKETS)
-            # Taken with the packets: their segment may leave the ring while
+            # Taken with the packets: their timeline may leave the ring while
             # this generator is suspended in a yield.
-            codecs = ring.segment_codecs()
+            codecs = ring.timeline_codecs()
             if not packets:
                 if batch:
                     yield batch
                     batch, batch_bytes = [], 0
-                await self._wait(cam, seq, end)
+                await self._wait(cam, seq, end, follow)
                 continue
             for packet in packets:
                 seq += 1
                 size = len(packet.data) + PACKET_OVERHEAD_BYTES
-                if packet.segment_id != segment or batch_bytes + size > MAX_BATCH_BYTES:
+                if packet.timeline_id != timeline or batch_bytes + size > MAX_BATCH_BYTES:
                     if batch:
                         yield batch
                         batch, batch_bytes = [], 0
-                    if packet.segment_id != segment:
-                        segment = packet.segment_id
-                        yield codecs[segment]
+                    if packet.timeline_id != timeline:
+                        timeline = packet.timeline_id
+                        yield codecs[timeline]
                 batch.append(packet)
                 batch_bytes += size
-                if packet.decode_wall_time(codecs[packet.segment_id].time_base) >= end:
+                if packet.decode_wall_time(codecs[packet.timeline_id].time_base) >= end:
                     yield batch
                     return
 
-    async def _wait(self, cam: BufferedCamera, seq: int, end: float) -> None:
+    async def cut_window(
+        self,
+        camera_id: str,
+        start: float | None,
+        end: float | None,
+        *,
+        event: datetime,
+        exact_start: bool,
+    ) -> CutWindow:
+        """The window [start, end] (seconds since the epoch) of a camera, cut
+        into an in-memory MP4 from the packets ``read_window`` gives for it
+        (``eventclip.buffer.cut``). ``event``: the event time (UTC), which
+        picks the timelines kept and the thumbnail's keyframe; ``exact_start``:
+        the EXACT trim. Never waits for live packets.
+
+        Raises what ``read_window`` raises, FailedPrecondition when the ring
+        does not yet hold a packet at or after ``end`` too, and InvalidArgument
+        when the window cannot be made into an MP4 (RemuxError's message)."""
+        window = [item async for item in self.read_window(camera_id, start, end, follow=False)]
+        assert start is not None  # read_window raised otherwise
+        # To the microsecond, as the clipper's datetimes: the same keyframe chosen.
+        start_time = datetime.fromtimestamp(start, UTC)
+        try:
+            return await asyncio.to_thread(
+                cut_window, window, start_time=start_time, event_time=event, exact_start=exact_start
+            )
+        except RemuxError as err:
+            raise InvalidArgument(f"camera {camera_id}: {err}") from None
+
+    async def _wait(self, cam: BufferedCamera, seq: int, end: float, follow: bool = True) -> None:
+        if not follow:
+            raise FailedPrecondition(
+                f"camera {cam.config.id} has not buffered up to {format_time(end)} yet "
+                "(ReadWindow follows live packets)"
+            )
         try:
             async with asyncio.timeout(self.stall_timeout):
                 await cam.ring.wait_for(seq)
         except TimeoutError:
             status = cam.status
-            why = f": {status.message}" if status.message else ""
+            message = cam.status_message()
+            why = f": {message}" if message else ""
             raise Unavailable(
                 f"camera {cam.config.id} delivered no packet for {self.stall_timeout:g} s "
                 f"while following live up to {format_time(end)} ({status.state.value.lower()}"
@@ -219,22 +273,6 @@ _STATES = {
 }
 
 
-def codec_message(codec: CodecParams) -> buffer_pb2.CodecParameters:
-    rate = codec.frame_rate
-    return buffer_pb2.CodecParameters(
-        codec_name=codec.codec_name,
-        extradata=codec.extradata,
-        width=codec.width,
-        height=codec.height,
-        time_base_num=codec.time_base.numerator,
-        time_base_den=codec.time_base.denominator,
-        frame_rate_num=rate.numerator if rate else 0,
-        frame_rate_den=rate.denominator if rate else 0,
-        segment_id=codec.segment_id,
-        pix_fmt=codec.pix_fmt,
-    )
-
-
 def camera_message(cam: BufferedCamera, now: float) -> buffer_pb2.Camera:
     """The Camera status message; ``now``: time.time()."""
     stats = cam.ring.stats()
@@ -243,7 +281,7 @@ def camera_message(cam: BufferedCamera, now: float) -> buffer_pb2.Camera:
         id=cam.config.id,
         source=redact_url(cam.config.source),
         state=_STATES[status.state],
-        status_message=status.message,
+        status_message=cam.status_message(),
         fps=stats.fps,
         bitrate_bps=stats.bitrate_bps,
         buffered_duration=to_duration(stats.buffered_seconds),
@@ -263,22 +301,12 @@ def camera_message(cam: BufferedCamera, now: float) -> buffer_pb2.Camera:
     return message
 
 
-def _packet_message(packet: BufferedPacket) -> buffer_pb2.Packet:
-    return buffer_pb2.Packet(
-        data=packet.data,
-        pts=packet.pts,
-        dts=packet.dts,
-        duration=packet.duration,
-        keyframe=packet.keyframe,
-        wall_time=to_timestamp(packet.wall_time),
-    )
-
-
 class BufferServicer(buffer_pb2_grpc.BufferServiceServicer):
     """gRPC face of a Buffer."""
 
     def __init__(self, buffer: Buffer) -> None:
         self.buffer = buffer
+        self._cuts = asyncio.Semaphore(MAX_CONCURRENT_CUTS)
 
     @grpc_method
     async def ListCameras(
@@ -302,16 +330,86 @@ class BufferServicer(buffer_pb2_grpc.BufferServiceServicer):
         self, request: buffer_pb2.ReadWindowRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[buffer_pb2.ReadWindowResponse]:
         """Codec parameters, then PacketBatch messages; see Buffer.read_window.
-        The caller's deadline or cancellation cancels the follow."""
+        The caller's deadline or cancellation cancels the follow.
+
+        Served as mounted by ``add_buffer_servicer`` (as ``start`` does), the
+        batches go out as ``read_window_serialized`` encodes them. Mounted with
+        the generated ``add_BufferServiceServicer_to_server`` they are parsed
+        back into messages here first: the same bytes on the wire, more CPU."""
+        async for reply in self._replies(request):
+            if isinstance(reply, bytes):
+                reply = buffer_pb2.ReadWindowResponse.FromString(reply)
+            yield reply
+
+    @grpc_method
+    async def read_window_serialized(
+        self, request: buffer_pb2.ReadWindowRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[buffer_pb2.ReadWindowResponse | bytes]:
+        """ReadWindow with its packet batches already serialized
+        (``encode_packet_batch``), for a handler whose serializer passes bytes on."""
+        async for reply in self._replies(request):
+            yield reply
+
+    @grpc_method
+    async def CutWindow(
+        self, request: buffer_pb2.CutWindowRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[buffer_pb2.CutWindowResponse]:
+        """A CutWindowHeader, then the MP4's bytes in chunks of at most 1 MiB;
+        see Buffer.cut_window. INVALID_ARGUMENT when event_time is missing."""
+        if not request.HasField("event_time"):
+            raise InvalidArgument("event_time is required")
+        event = from_timestamp(request.event_time)
+        # Each cut holds its MP4 in memory until it is sent: bound how many at once.
+        async with self._cuts:
+            cut = await self.buffer.cut_window(
+                request.camera_id,
+                timestamp_seconds(request.start_time) if request.HasField("start_time") else None,
+                timestamp_seconds(request.end_time) if request.HasField("end_time") else None,
+                event=event,
+                exact_start=request.exact_start,
+            )
+            yield buffer_pb2.CutWindowResponse(header=cut.header(event))
+            for chunk in cut.chunks():
+                yield buffer_pb2.CutWindowResponse(mp4=chunk)
+
+    async def _replies(
+        self, request: buffer_pb2.ReadWindowRequest
+    ) -> AsyncIterator[buffer_pb2.ReadWindowResponse | bytes]:
         start = timestamp_seconds(request.start_time) if request.HasField("start_time") else None
         end = timestamp_seconds(request.end_time) if request.HasField("end_time") else None
         async for item in self.buffer.read_window(request.camera_id, start, end):
             if isinstance(item, CodecParams):
                 yield buffer_pb2.ReadWindowResponse(codec=codec_message(item))
             else:
-                yield buffer_pb2.ReadWindowResponse(
-                    packets=buffer_pb2.PacketBatch(packets=[_packet_message(p) for p in item])
-                )
+                yield encode_packet_batch(item)
+
+
+def _serialize_reply(reply: buffer_pb2.ReadWindowResponse | bytes) -> bytes:
+    return reply if isinstance(reply, bytes) else reply.SerializeToString()
+
+
+def add_buffer_servicer(servicer: BufferServicer, server: grpc.aio.Server) -> None:
+    """``add_BufferServiceServicer_to_server``, except that ReadWindow is served
+    by ``servicer.read_window_serialized``, whose packet batches are already
+    serialized: no message is built per packet."""
+
+    class _Handlers:
+        def add_generic_rpc_handlers(self, handlers: object) -> None:
+            pass
+
+        def add_registered_method_handlers(self, name: str, handlers: dict) -> None:
+            self.name, self.handlers = name, handlers
+
+    generated = _Handlers()
+    buffer_pb2_grpc.add_BufferServiceServicer_to_server(servicer, generated)
+    handlers = dict(generated.handlers)
+    handlers["ReadWindow"] = handlers["ReadWindow"]._replace(
+        unary_stream=servicer.read_window_serialized, response_serializer=_serialize_reply
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(generated.name, handlers),)
+    )
+    server.add_registered_method_handlers(generated.name, handlers)
 
 
 @dataclass
@@ -342,7 +440,7 @@ async def start(
         settings.services.buffer.bind,
         [
             Registration(
-                buffer_pb2_grpc.add_BufferServiceServicer_to_server,
+                add_buffer_servicer,
                 BufferServicer(buffer),
                 "eventclip.v1.BufferService",
             )

@@ -1,17 +1,17 @@
-"""Mapping packet timestamps to wall-clock time (UTC), segment by segment.
+"""Mapping packet timestamps to wall-clock time (UTC), timeline by timeline.
 
-A segment is a run of packets whose timestamps are continuous; within it
+A timeline is a run of packets whose timestamps are continuous; within it
 
     wall = anchor_wall + (pts - anchor_pts) x time_base
 
 The anchor is the RTCP sender report where the source has one (FFmpeg's
 ``AVFormatContext.start_time_realtime``, exposed by PyAV as
 ``InputContainer.start_time_realtime``: microseconds since the epoch of the
-stream's first timestamp), else the arrival time of the segment's first packet.
+stream's first timestamp), else the arrival time of the timeline's first packet.
 
 A discontinuity (DTS going backwards, DTS jumping forward more than
 ``max_jump`` seconds, or the mapped time drifting from the arrival time beyond
-``max_ahead``/``max_behind`` seconds) starts a new segment with a new id and a
+``max_ahead``/``max_behind`` seconds) starts a new timeline with a new id and a
 fresh arrival anchor, instead of splicing two timelines together.
 """
 
@@ -25,28 +25,28 @@ from fractions import Fraction
 
 log = logging.getLogger(__name__)
 
-#: Segment ids start at the process start in milliseconds since the epoch, so
+#: Timeline ids start at the process start in milliseconds since the epoch, so
 #: ids from a restarted buffer do not repeat the previous run's.
-_segment_ids = itertools.count(time.time_ns() // 1_000_000)
+_timeline_ids = itertools.count(time.time_ns() // 1_000_000)
 
 
-def new_segment_id() -> int:
-    """A process-wide unique segment id (int64)."""
-    return next(_segment_ids)
+def new_timeline_id() -> int:
+    """A process-wide unique timeline id (int64)."""
+    return next(_timeline_ids)
 
 
 @dataclass(frozen=True, slots=True)
 class Stamp:
     """Result of mapping one packet: its wall time (seconds since the epoch, of
-    its pts), its segment, and whether this packet opened that segment."""
+    its pts), its timeline, and whether this packet opened that timeline."""
 
     wall_time: float
-    segment_id: int
-    new_segment: bool
+    timeline_id: int
+    new_timeline: bool
 
 
 class WallClock:
-    """Stamps the packets of one connection with UTC times and segment ids.
+    """Stamps the packets of one connection with UTC times and timeline ids.
 
     ``time_base``: seconds per pts/dts unit. ``realtime_start``: the RTCP
     anchor, seconds since the epoch of pts 0, or None. It is used only when it
@@ -71,32 +71,32 @@ class WallClock:
         self.max_jump = max_jump
         self.max_ahead = max_ahead
         self.max_behind = max_behind
-        self.segment_id: int | None = None
+        self.timeline_id: int | None = None
         #: "rtcp" or "arrival" once anchored.
         self.anchor_source: str | None = None
-        #: Why the last segment after the first began (for status and logs).
+        #: Why the last timeline after the first began (for status and logs).
         self.last_discontinuity: str | None = None
         self._anchor_wall = 0.0
         self._anchor_pts = 0
         self._last_dts: int | None = None
 
     def wall_time(self, pts: int) -> float:
-        """UTC seconds of ``pts`` in the current segment."""
+        """UTC seconds of ``pts`` in the current timeline."""
         return self._anchor_wall + float((pts - self._anchor_pts) * self.time_base)
 
     def stamp(self, pts: int, dts: int, arrival: float) -> Stamp:
         """Map one packet (decode order). ``arrival``: time.time() when it was
-        read. Starts a new segment on the first packet and on a discontinuity."""
-        reason = self._discontinuity(pts, dts, arrival) if self.segment_id is not None else None
-        new = self.segment_id is None or reason is not None
+        read. Starts a new timeline on the first packet and on a discontinuity."""
+        reason = self._discontinuity(pts, dts, arrival) if self.timeline_id is not None else None
+        new = self.timeline_id is None or reason is not None
         if new:
             if reason:
                 self.last_discontinuity = reason
-                log.info("timestamp discontinuity (%s): new segment", reason)
-            self._anchor(pts, arrival, allow_rtcp=self.segment_id is None)
+                log.info("timestamp discontinuity (%s): new timeline", reason)
+            self._anchor(pts, arrival, allow_rtcp=self.timeline_id is None)
         self._last_dts = dts
-        assert self.segment_id is not None
-        return Stamp(self.wall_time(pts), self.segment_id, new)
+        assert self.timeline_id is not None
+        return Stamp(self.wall_time(pts), self.timeline_id, new)
 
     def _discontinuity(self, pts: int, dts: int, arrival: float) -> str | None:
         last = self._last_dts
@@ -112,7 +112,7 @@ class WallClock:
         return None
 
     def _anchor(self, pts: int, arrival: float, *, allow_rtcp: bool) -> None:
-        self.segment_id = new_segment_id()
+        self.timeline_id = new_timeline_id()
         if allow_rtcp and self.realtime_start is not None:
             mapped = self.realtime_start + float(pts * self.time_base)
             if -self.max_behind <= mapped - arrival <= self.max_ahead:

@@ -4,8 +4,9 @@ PyAV releases the GIL inside FFmpeg, so threads scale to many cameras without
 a process each. The thread opens the source, stamps packets with wall-clock
 time (eventclip.buffer.wallclock) and hands them to the loop with
 ``loop.call_soon_threadsafe``; the ring itself is only touched on the loop.
-Failures reopen the source with capped exponential backoff and jitter; a
-failing camera affects nothing but its own thread.
+Failures reopen the source with capped exponential backoff and jitter
+(eventclip.retry); a connection that delivered a keyframe resets the backoff,
+however it ended. A failing camera affects nothing but its own thread.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ import asyncio
 import dataclasses
 import enum
 import logging
-import random
 import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import av.logging
@@ -24,6 +24,7 @@ import av.logging
 from eventclip.buffer.ring import BufferedPacket, CodecParams, PacketRing
 from eventclip.buffer.sources import OpenedSource, SourceError, open_source, redact_url
 from eventclip.buffer.wallclock import WallClock
+from eventclip.retry import Backoff, FailureStreak
 
 log = logging.getLogger(__name__)
 
@@ -38,23 +39,9 @@ class CameraState(enum.Enum):
     OFFLINE = "OFFLINE"
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """Reconnect delays: ``initial`` seconds doubling up to ``maximum``, each
-    multiplied by a random factor in [1 - jitter, 1 + jitter] so that cameras
-    behind one failed switch do not reconnect in lockstep."""
-
-    initial: float = 0.5
-    maximum: float = 30.0
-    jitter: float = 0.2
-
-    def delay(self, failures: int) -> float:
-        """Delay before the attempt after ``failures`` consecutive failures (>= 1)."""
-        base = min(self.maximum, self.initial * 2 ** max(failures - 1, 0))
-        return base * random.uniform(1 - self.jitter, 1 + self.jitter)
-
-
-DEFAULT_BACKOFF = Backoff()
+#: Reconnect delays: 0.5 s doubling up to 30 s, each stretched or shrunk by up
+#: to 20 % so that cameras behind one failed switch do not reconnect in lockstep.
+DEFAULT_BACKOFF = Backoff(initial=0.5, maximum=30.0, jitter=0.2)
 
 
 @dataclass
@@ -112,7 +99,7 @@ class CameraWorker:
         return not self._thread.is_alive()
 
     def _run(self) -> None:
-        failures = 0
+        streak = FailureStreak(self.backoff)
         while not self._stop.is_set():
             self._set(CameraState.CONNECTING, self.status.message)
             try:
@@ -122,10 +109,9 @@ class CameraWorker:
                     open_timeout=self.open_timeout,
                     read_timeout=self.read_timeout,
                 ) as source:
-                    if failures:
+                    if streak.failures:
                         self.status.reconnects += 1
-                    if self._ingest(source):
-                        failures = 0
+                    self._ingest(source, on_keyframe=streak.reset)
                     if self._stop.is_set():
                         break
                     raise SourceError("the source ended")
@@ -136,9 +122,8 @@ class CameraWorker:
                 reason = f"internal error: {err}"
             if self._stop.is_set():
                 break
-            failures += 1
-            delay = self.backoff.delay(failures)
-            self._set(CameraState.OFFLINE, f"{reason} (retry {failures} in {delay:.1f} s)")
+            delay = streak.failed()
+            self._set(CameraState.OFFLINE, f"{reason} (retry {streak.failures} in {delay:.1f} s)")
             log.warning(
                 "camera %s (%s) offline: %s; retrying in %.1f s",
                 self.camera_id,
@@ -148,9 +133,10 @@ class CameraWorker:
             )
             self._stop.wait(delay)
 
-    def _ingest(self, source: OpenedSource) -> bool:
-        """Feed the ring until the source ends or stop. True when at least one
-        keyframe got through (a connection that worked resets the backoff)."""
+    def _ingest(self, source: OpenedSource, on_keyframe: Callable[[], None]) -> None:
+        """Feed the ring until the source ends or stop. ``on_keyframe`` is
+        called at the connection's first keyframe (it came ONLINE), before
+        anything that follows can fail."""
         info = source.info
         clock = WallClock(
             info.codec.time_base, realtime_start=info.realtime_start, max_behind=source.max_behind
@@ -158,13 +144,13 @@ class CameraWorker:
         codec: CodecParams | None = None
         online = False
         for packet in source.packets:
-            arrival = time.time()
-            stamp = clock.stamp(packet.pts, packet.dts, arrival)
-            if stamp.new_segment or codec is None:
-                codec = dataclasses.replace(info.codec, segment_id=stamp.segment_id)
-            self.status.last_packet_arrival = arrival
+            stamp = clock.stamp(packet.pts, packet.dts, packet.arrival)
+            if stamp.new_timeline or codec is None:
+                codec = dataclasses.replace(info.codec, timeline_id=stamp.timeline_id)
+            self.status.last_packet_arrival = packet.arrival
             if not online and packet.keyframe:
                 online = True
+                on_keyframe()
                 self._set(CameraState.ONLINE, "")
             buffered = BufferedPacket(
                 packet.data,
@@ -173,15 +159,14 @@ class CameraWorker:
                 packet.duration,
                 packet.keyframe,
                 stamp.wall_time,
-                stamp.segment_id,
+                stamp.timeline_id,
             )
             try:
                 self.loop.call_soon_threadsafe(self.ring.append, buffered, codec)
             except RuntimeError:  # the loop closed under us: shutting down
-                return online
+                return
             if self._stop.is_set():
-                break
-        return online
+                return
 
     def _set(self, state: CameraState, message: str) -> None:
         self.status.state = state
