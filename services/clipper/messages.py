@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from google.type import interval_pb2
+
 from eventclip.clipper.models import ClipRecord
 from eventclip.timeutil import to_duration, to_timestamp
 from eventclip.v1 import clips_pb2
@@ -22,7 +24,20 @@ def clip_message(record: ClipRecord) -> clips_pb2.Clip:
         attempts=record.attempts,
         create_time=to_timestamp(record.create_time),
         update_time=to_timestamp(record.update_time),
+        complete=record.complete,
+        gaps=[
+            interval_pb2.Interval(
+                start_time=to_timestamp(gap["start"]), end_time=to_timestamp(gap["end"])
+            )
+            for gap in record.gaps
+        ],
+        trim=clips_pb2.Trim.Value(record.trim),
+        legal_hold=record.legal_hold,
     )
+    if record.expire_time is not None:
+        clip.expire_time.CopyFrom(to_timestamp(record.expire_time))
+    if record.delete_time is not None:
+        clip.delete_time.CopyFrom(to_timestamp(record.delete_time))
     if record.media_start_time is not None:
         clip.media_start_time.CopyFrom(to_timestamp(record.media_start_time))
     if record.media_end_time is not None:
@@ -33,6 +48,8 @@ def clip_message(record: ClipRecord) -> clips_pb2.Clip:
     clip.sha256 = record.sha256 or ""
     clip.thumbnail_size_bytes = record.thumbnail_size_bytes or 0
     clip.thumbnail_sha256 = record.thumbnail_sha256 or ""
+    clip.metadata_size_bytes = record.metadata_size_bytes or 0
+    clip.metadata_sha256 = record.metadata_sha256 or ""
     clip.codec_name = record.codec_name or ""
     clip.width = record.width or 0
     clip.height = record.height or 0

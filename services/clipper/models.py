@@ -17,12 +17,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, MetaData, SQLModel
+
+from eventclip.db import UTCDateTime
 
 #: Clip.State names as stored in ``clips.state``.
 PENDING, RECORDING, READY, FAILED = "PENDING", "RECORDING", "READY", "FAILED"
+CANCELLED, DELETED = "CANCELLED", "DELETED"
 UNFINISHED_STATES = (PENDING, RECORDING)
+#: Clip.Trim names as stored in ``clips.trim``.
+TRIM_KEYFRAME, TRIM_EXACT = "KEYFRAME", "EXACT"
 
 
 class ClipperTable(SQLModel):
@@ -38,7 +43,7 @@ metadata = ClipperTable.metadata
 def _utc(*, nullable: bool = False, index: bool = False) -> Any:
     return Field(
         default=None,
-        sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index),
+        sa_column=Column(UTCDateTime(), nullable=nullable, index=index),
     )
 
 
@@ -48,16 +53,18 @@ class ClipRecord(ClipperTable, table=True):
         UniqueConstraint("alert_id", "camera_id", name="uq_clips_alert_camera"),
         UniqueConstraint("request_id", name="uq_clips_request_id"),
         Index("ix_clips_create_time_id", "create_time", "id"),
+        # GET /clips?cameraId=... pages newest first within one camera.
+        Index("ix_clips_camera_create_time_id", "camera_id", "create_time", "id"),
     )
 
     #: Time-sortable: 12 hex digits of milliseconds since the epoch + 8 random.
     id: str = Field(primary_key=True, max_length=32)
-    camera_id: str = Field(max_length=64, index=True)
+    camera_id: str = Field(max_length=64)
     event_id: str = Field(default="", max_length=128, index=True)
     #: NULL when unset (see the module docstring on idempotency).
     alert_id: str | None = Field(default=None, max_length=128, index=True)
     request_id: str | None = Field(default=None, max_length=128)
-    #: PENDING, RECORDING, READY or FAILED.
+    #: PENDING, RECORDING, READY, FAILED, CANCELLED or DELETED.
     state: str = Field(default=PENDING, max_length=16, index=True)
     #: Why the clip FAILED, or the last retryable error while it is retried.
     failure_reason: str = Field(default="", sa_column=Column(Text, nullable=False))
@@ -67,7 +74,8 @@ class ClipRecord(ClipperTable, table=True):
     end_time: datetime = _utc()
     event_time: datetime = _utc()
 
-    #: What the MP4 really covers (media_start_time <= start_time: keyframe snap-back).
+    #: What a player of the MP4 shows (media_start_time <= start_time): from the keyframe
+    #: before start_time (KEYFRAME) or from the frame on screen at it (EXACT).
     media_start_time: datetime | None = _utc(nullable=True)
     media_end_time: datetime | None = _utc(nullable=True)
     duration_seconds: float | None = None
@@ -84,6 +92,34 @@ class ClipRecord(ClipperTable, table=True):
     #: Storage keys (relative paths under the clip storage root).
     video_key: str | None = Field(default=None, max_length=255)
     thumbnail_key: str | None = Field(default=None, max_length=255)
+    #: The sidecar JSON stored beside the media.
+    metadata_key: str | None = Field(default=None, max_length=255)
+    metadata_size_bytes: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True)
+    )
+    metadata_sha256: str | None = Field(default=None, max_length=64)
+
+    #: KEYFRAME (snap back to the keyframe) or EXACT (edit list hides the lead-in).
+    trim: str = Field(default=TRIM_KEYFRAME, max_length=16)
+    #: The media covers the whole window with no gap longer than a GOP.
+    complete: bool = False
+    #: Parts of the window the media lacks: [{"start": epoch s, "end": epoch s}].
+    gaps: list[dict[str, float]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+
+    #: Legal hold: retention never deletes a held clip.
+    legal_hold: bool = False
+    #: When retention deletes the media: set when the clip finishes with media
+    #: (READY, or FAILED keeping what was recorded); a held clip is kept past it.
+    expire_time: datetime | None = _utc(nullable=True, index=True)
+    #: When retention deleted the media (state DELETED).
+    delete_time: datetime | None = _utc(nullable=True)
+
+    #: Head of the clip's audit chain (``clip_audit``): how many entries it has
+    #: and the SHA-256 of the last one, so removing the newest entries shows too.
+    audit_sequence: int = 0
+    audit_sha256: str | None = Field(default=None, max_length=64)
 
     attempts: int = 0
     #: Earliest time the job may (re)try: start_time, then the backoff.
@@ -95,3 +131,27 @@ class ClipRecord(ClipperTable, table=True):
     )
     create_time: datetime = _utc()
     update_time: datetime = _utc()
+
+
+class AuditRecord(ClipperTable, table=True):
+    """One entry of a clip's append-only, hash-chained audit trail
+    (``eventclip.v1.AuditEntry``; the hash recipe is in ``eventclip.clipper.audit``).
+    Rows are only ever inserted; the chain makes an edit or a removal visible."""
+
+    __tablename__ = "clip_audit"
+
+    clip_id: str = Field(primary_key=True, max_length=32, foreign_key="clips.id")
+    #: 1, 2, 3 ... per clip.
+    sequence: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    time: datetime = _utc()
+    #: created, recording, retrying, ready, failed, cancelled, viewed, downloaded,
+    #: exported, held, released, deleted.
+    action: str = Field(max_length=16)
+    #: "system", "anonymous", or (once auth exists) the API key's name.
+    actor: str = Field(max_length=128)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False))
+    #: Lowercase hex SHA-256 of the previous entry (64 zeros for the first).
+    previous_sha256: str = Field(max_length=64)
+    sha256: str = Field(max_length=64)

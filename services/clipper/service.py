@@ -1,8 +1,10 @@
-"""The clipper service: ClipService over gRPC, clip jobs in the background.
+"""The clipper service: ClipService over gRPC, clip jobs and retention in the background.
 
 ``Clipper`` holds the request logic (validation, idempotency, listing, media
-reads) and works without gRPC; ``ClipServicer`` only passes messages through;
-``start(settings)`` wires the database, storage, buffer channel and job runner.
+reads, cancel, legal hold, audit trail) and works without gRPC; ``ClipServicer``
+only passes messages through, with the caller's actor (``eventclip.actor``);
+``start(settings)`` wires the database, storage, buffer channel, job runner and
+retention sweeper.
 """
 
 from __future__ import annotations
@@ -17,36 +19,94 @@ import grpc
 from opentelemetry import propagate
 
 from eventclip import pagination
-from eventclip.clipper import messages
-from eventclip.clipper.jobs import ClipJobRunner
-from eventclip.clipper.models import READY, ClipRecord
+from eventclip.actor import SYSTEM, request_actor
+from eventclip.clipper import audit, messages
+from eventclip.clipper.evidence import EvidenceExporter
+from eventclip.clipper.jobs import ClipJobs, first_attempt_at
+from eventclip.clipper.models import (
+    CANCELLED,
+    DELETED,
+    FAILED,
+    TRIM_EXACT,
+    TRIM_KEYFRAME,
+    UNFINISHED_STATES,
+    ClipRecord,
+)
+from eventclip.clipper.queue import MemoryJobQueue
+from eventclip.clipper.retention import RetentionSweeper
+from eventclip.clipper.shared_reads import SharedWindowReader
+from eventclip.clipper.signing import ALGORITHM, SigningKey, SigningKeyError
+from eventclip.clipper.staging import WindowLogs
 from eventclip.clipper.storage import CHUNK_BYTES, ClipStorage, LocalStorage
-from eventclip.clipper.store import ClipStore, new_clip_id
-from eventclip.config import Settings
+from eventclip.clipper.store import ClipStore, StateConflict, new_clip_id
+from eventclip.clipper.window_reader import WindowReader
+from eventclip.config import ConfigError, Settings
 from eventclip.errors import FailedPrecondition, InvalidArgument, NotFound, OutOfRange
 from eventclip.pagination import PageCursor
 from eventclip.rpc import Registration, grpc_method, open_channel, start_server
-from eventclip.timeutil import duration_seconds, from_timestamp, utcnow
+from eventclip.timeutil import duration_seconds, from_timestamp, rfc3339, utcnow
 from eventclip.v1 import clips_pb2, clips_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-CONTENT_TYPES = {
-    clips_pb2.ReadClipMediaRequest.Kind.VIDEO: "video/mp4",
-    clips_pb2.ReadClipMediaRequest.Kind.THUMBNAIL: "image/jpeg",
+Kind = clips_pb2.ReadClipMediaRequest.Kind
+
+
+@dataclass(frozen=True)
+class MediaKind:
+    """One kind of file a clip holds: content type, name in messages, and the
+    row's columns for its storage key and size."""
+
+    content_type: str
+    name: str
+    key_column: str
+    size_column: str
+
+
+MEDIA_KINDS = {
+    Kind.VIDEO: MediaKind("video/mp4", "video", "video_key", "size_bytes"),
+    Kind.THUMBNAIL: MediaKind("image/jpeg", "thumbnail", "thumbnail_key", "thumbnail_size_bytes"),
+    Kind.METADATA: MediaKind("application/json", "metadata", "metadata_key", "metadata_size_bytes"),
 }
 
 
+def media_unavailable(record: ClipRecord) -> Exception | None:
+    """Why clip ``record`` has no media to serve (the error to raise), or None
+    when it holds media: READY, or FAILED with what was recorded."""
+    if record.state == DELETED:
+        deleted = rfc3339(record.delete_time) if record.delete_time else "an unknown time"
+        return NotFound(
+            f"clip {record.id}'s media was deleted by retention at {deleted}; "
+            "its record and audit trail remain"
+        )
+    if record.state == CANCELLED:
+        return NotFound(f"clip {record.id} was cancelled: it has no media")
+    if record.state in UNFINISHED_STATES:
+        return FailedPrecondition(
+            f"clip {record.id} is {record.state}, media is served once it is READY"
+        )
+    if record.state == FAILED and not record.video_key:
+        return FailedPrecondition(f"clip {record.id} FAILED without media: {record.failure_reason}")
+    return None
+
+
 class Clipper:
-    """ClipService's logic on a ClipStore, a ClipStorage and a ClipJobRunner."""
+    """ClipService's logic on a ClipStore, a ClipStorage, a MemoryJobQueue and an
+    EvidenceExporter."""
 
     def __init__(
-        self, settings: Settings, store: ClipStore, storage: ClipStorage, jobs: ClipJobRunner
+        self,
+        settings: Settings,
+        store: ClipStore,
+        storage: ClipStorage,
+        jobs: MemoryJobQueue,
+        evidence: EvidenceExporter,
     ) -> None:
         self.settings = settings
         self.store = store
         self.storage = storage
         self.jobs = jobs
+        self.evidence = evidence
 
     def _window(self, request: clips_pb2.CreateClipRequest) -> tuple[float, float]:
         """(pre_roll, post_roll) in seconds: the request's, else the configured
@@ -75,12 +135,25 @@ class Clipper:
             )
         return pre, post
 
-    async def create_clip(self, request: clips_pb2.CreateClipRequest) -> clips_pb2.Clip:
-        """Validate, record the clip PENDING and schedule its job; returns at once.
+    def _trim(self, request: clips_pb2.CreateClipRequest) -> str:
+        """TRIM_KEYFRAME or TRIM_EXACT: the request's, else ``clips.trim``.
+        Raises InvalidArgument for a value outside the Trim enum."""
+        if request.trim == clips_pb2.TRIM_UNSPECIFIED:
+            return TRIM_EXACT if self.settings.clips.trim == "exact" else TRIM_KEYFRAME
+        if request.trim not in (clips_pb2.KEYFRAME, clips_pb2.EXACT):
+            raise InvalidArgument(f"trim must be KEYFRAME or EXACT (got {request.trim})")
+        return clips_pb2.Trim.Name(request.trim)
+
+    async def create_clip(
+        self, request: clips_pb2.CreateClipRequest, actor: str = SYSTEM
+    ) -> clips_pb2.Clip:
+        """Validate, record the clip PENDING (audited as "created" by ``actor``)
+        and schedule its job; returns at once.
 
         Idempotent per (alert_id, camera_id) and per request_id: a retry returns
-        the existing clip (whatever its state). Raises InvalidArgument (missing
-        camera_id or event_time, negative roll, window too long), NotFound
+        the existing clip (whatever its state). The trim is the request's, else
+        the configured ``clips.trim``. Raises InvalidArgument (missing camera_id
+        or event_time, negative roll, window too long, unknown trim), NotFound
         (camera not configured).
         """
         if not request.camera_id:
@@ -90,6 +163,7 @@ class Clipper:
         if not request.HasField("event_time"):
             raise InvalidArgument("event_time is required")
         pre, post = self._window(request)
+        trim = self._trim(request)
         event_time = from_timestamp(request.event_time)
         end_time = event_time + timedelta(seconds=post)
         now = utcnow()
@@ -104,12 +178,13 @@ class Clipper:
             start_time=event_time - timedelta(seconds=pre),
             end_time=end_time,
             event_time=event_time,
-            next_attempt_at=self.jobs.first_attempt_at(event_time - timedelta(seconds=pre)),
+            trim=trim,
+            next_attempt_at=first_attempt_at(event_time - timedelta(seconds=pre)),
             trace_context=trace_context,
             create_time=now,
             update_time=now,
         )
-        stored, created = await asyncio.to_thread(self.store.create, record)
+        stored, created = await asyncio.to_thread(self.store.create, record, actor=actor)
         if created:
             self.jobs.submit(stored.id)
         return messages.clip_message(stored)
@@ -154,31 +229,38 @@ class Clipper:
         return response
 
     async def read_clip_media(
-        self, request: clips_pb2.ReadClipMediaRequest
+        self, request: clips_pb2.ReadClipMediaRequest, actor: str = SYSTEM
     ) -> AsyncIterator[clips_pb2.ReadClipMediaResponse]:
-        """Bytes ``offset`` .. ``offset + length`` (length 0 = to the end) of a READY
-        clip's MP4 or JPEG in chunks of at most 1 MiB; the first message carries
-        total_size (bytes of the whole file) and content_type. Raises
-        InvalidArgument (no clip_id or kind, negative offset/length), NotFound,
-        FailedPrecondition (not READY), OutOfRange (offset >= size)."""
-        content_type = CONTENT_TYPES.get(request.kind)
-        if content_type is None:
-            raise InvalidArgument("kind must be VIDEO or THUMBNAIL")
+        """Bytes ``offset`` .. ``offset + length`` (length 0 = to the end) of a
+        clip's MP4, JPEG or sidecar JSON in chunks of at most 1 MiB; the first
+        message carries total_size (bytes of the whole file) and content_type.
+        A ``download`` is audited as "downloaded", another read from offset 0
+        as "viewed", by ``actor``. Raises InvalidArgument (no clip_id or kind,
+        negative offset/length), NotFound (unknown clip, no such file, media
+        deleted or cancelled), FailedPrecondition (no media yet, or FAILED
+        without media), OutOfRange (offset >= size)."""
+        kind = MEDIA_KINDS.get(request.kind)
+        if kind is None:
+            raise InvalidArgument("kind must be VIDEO, THUMBNAIL or METADATA")
         if request.offset < 0 or request.length < 0:
             raise InvalidArgument("offset and length must not be negative")
         record = await self._get(request.clip_id, "clip_id")
-        if record.state != READY:
-            raise FailedPrecondition(
-                f"clip {record.id} is {record.state}, media is served once it is READY"
-            )
-        if request.kind == clips_pb2.ReadClipMediaRequest.Kind.VIDEO:
-            key, size = record.video_key, record.size_bytes
-        else:
-            key, size = record.thumbnail_key, record.thumbnail_size_bytes
+        if (refusal := media_unavailable(record)) is not None:
+            raise refusal
+        key, size = getattr(record, kind.key_column), getattr(record, kind.size_column)
         if not key or size is None:
-            raise NotFound(f"clip {record.id} has no {content_type} file")
+            raise NotFound(f"clip {record.id} has no {kind.name} file")
         if request.offset >= size:
             raise OutOfRange(f"offset {request.offset} is past the end ({size} bytes)")
+        if request.download or request.offset == 0:
+            action = audit.DOWNLOADED if request.download else audit.VIEWED
+            await asyncio.to_thread(
+                self.store.record_access,
+                record.id,
+                action,
+                actor,
+                f"{kind.name} from byte {request.offset}",
+            )
         chunks = self.storage.open_range(key, request.offset, request.length, CHUNK_BYTES)
         first = True
         try:
@@ -188,13 +270,98 @@ class Clipper:
                     break
                 if first:
                     yield clips_pb2.ReadClipMediaResponse(
-                        total_size=size, content_type=content_type, data=data
+                        total_size=size, content_type=kind.content_type, data=data
                     )
                     first = False
                 else:
                     yield clips_pb2.ReadClipMediaResponse(data=data)
         finally:
             chunks.close()  # type: ignore[attr-defined]
+
+    async def cancel_clip(
+        self, request: clips_pb2.CancelClipRequest, actor: str = SYSTEM
+    ) -> clips_pb2.Clip:
+        """Stop the clip's job and make it CANCELLED (audited, by ``actor``); no
+        media is kept. A CANCELLED clip is returned unchanged. Raises
+        InvalidArgument (no id), NotFound, FailedPrecondition (the clip is
+        finished, or finished while being cancelled)."""
+        record = await self._get(request.id)
+        if record.state == CANCELLED:
+            return messages.clip_message(record)
+        if record.state not in UNFINISHED_STATES:
+            raise FailedPrecondition(
+                f"clip {record.id} is {record.state}: only PENDING or RECORDING clips "
+                "can be cancelled"
+            )
+        await self.jobs.cancel(record.id)
+        try:
+            record = await asyncio.to_thread(
+                self.store.transition,
+                record.id,
+                CANCELLED,
+                allowed_from=UNFINISHED_STATES,
+                actor=actor,
+                detail="cancelled by request",
+                next_attempt_at=None,
+            )
+        except StateConflict as err:
+            if err.record.state == CANCELLED:
+                return messages.clip_message(err.record)
+            raise FailedPrecondition(
+                f"clip {record.id} became {err.record.state} before it could be cancelled"
+            ) from err
+        # What the stopped job staged while recording is not kept either.
+        await asyncio.to_thread(self.jobs.jobs.logs.for_clip(record.id).remove)
+        return messages.clip_message(record)
+
+    async def set_legal_hold(
+        self, clip_id: str, held: bool, reason: str, actor: str = SYSTEM
+    ) -> clips_pb2.Clip:
+        """HoldClip (``held``) / ReleaseClip: audited as "held"/"released" with
+        ``reason``; a clip already so is returned unchanged. Raises
+        InvalidArgument (no id), NotFound, FailedPrecondition (holding a DELETED
+        or CANCELLED clip)."""
+        await self._get(clip_id)
+        try:
+            record, _changed = await asyncio.to_thread(
+                self.store.set_legal_hold, clip_id, held, actor=actor, reason=reason
+            )
+        except StateConflict as err:
+            raise FailedPrecondition(str(err)) from err
+        return messages.clip_message(record)
+
+    async def list_audit_entries(
+        self, request: clips_pb2.ListAuditEntriesRequest
+    ) -> clips_pb2.ListAuditEntriesResponse:
+        """The clip's audit trail oldest first, ``page_size`` (default 50, at most
+        1000) at a time, and whether its whole chain verifies. Raises
+        InvalidArgument (no clip_id, negative page_size, bad page_token),
+        NotFound."""
+        record = await self._get(request.clip_id, "clip_id")
+        size = pagination.page_size(request.page_size)
+        after = pagination.decode_sequence_token(request.page_token, [record.id], "clip_id")
+        trail = await asyncio.to_thread(self.store.audit_trail, record.id)
+        check = audit.verify_chain(
+            trail, head_sequence=record.audit_sequence, head_sha256=record.audit_sha256
+        )
+        page = [e for e in trail if e.sequence > after][:size]
+        response = clips_pb2.ListAuditEntriesResponse(
+            entries=[audit.entry_message(e) for e in page],
+            chain_intact=check.intact,
+            chain_error=check.error,
+        )
+        if page and page[-1].sequence < trail[-1].sequence:
+            response.next_page_token = pagination.encode_sequence_token(
+                page[-1].sequence, [record.id]
+            )
+        return response
+
+    def evidence_public_key(self) -> clips_pb2.EvidencePublicKey:
+        """The public half of the key that signs evidence packages."""
+        signer = self.evidence.signer
+        return clips_pb2.EvidencePublicKey(
+            algorithm=ALGORITHM, pem=signer.public_pem, fingerprint_sha256=signer.fingerprint
+        )
 
 
 class ClipServicer(clips_pb2_grpc.ClipServiceServicer):
@@ -207,7 +374,7 @@ class ClipServicer(clips_pb2_grpc.ClipServiceServicer):
     async def CreateClip(
         self, request: clips_pb2.CreateClipRequest, context: grpc.aio.ServicerContext
     ) -> clips_pb2.Clip:
-        return await self.clipper.create_clip(request)
+        return await self.clipper.create_clip(request, request_actor(context))
 
     @grpc_method
     async def GetClip(
@@ -225,8 +392,49 @@ class ClipServicer(clips_pb2_grpc.ClipServiceServicer):
     async def ReadClipMedia(
         self, request: clips_pb2.ReadClipMediaRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[clips_pb2.ReadClipMediaResponse]:
-        async for chunk in self.clipper.read_clip_media(request):
+        async for chunk in self.clipper.read_clip_media(request, request_actor(context)):
             yield chunk
+
+    @grpc_method
+    async def CancelClip(
+        self, request: clips_pb2.CancelClipRequest, context: grpc.aio.ServicerContext
+    ) -> clips_pb2.Clip:
+        return await self.clipper.cancel_clip(request, request_actor(context))
+
+    @grpc_method
+    async def HoldClip(
+        self, request: clips_pb2.HoldClipRequest, context: grpc.aio.ServicerContext
+    ) -> clips_pb2.Clip:
+        return await self.clipper.set_legal_hold(
+            request.id, True, request.reason, request_actor(context)
+        )
+
+    @grpc_method
+    async def ReleaseClip(
+        self, request: clips_pb2.ReleaseClipRequest, context: grpc.aio.ServicerContext
+    ) -> clips_pb2.Clip:
+        return await self.clipper.set_legal_hold(
+            request.id, False, request.reason, request_actor(context)
+        )
+
+    @grpc_method
+    async def ListAuditEntries(
+        self, request: clips_pb2.ListAuditEntriesRequest, context: grpc.aio.ServicerContext
+    ) -> clips_pb2.ListAuditEntriesResponse:
+        return await self.clipper.list_audit_entries(request)
+
+    @grpc_method
+    async def ExportEvidence(
+        self, request: clips_pb2.ExportEvidenceRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[clips_pb2.ExportEvidenceResponse]:
+        async for chunk in self.clipper.evidence.export(request.alert_id, request_actor(context)):
+            yield chunk
+
+    @grpc_method
+    async def GetEvidencePublicKey(
+        self, request: clips_pb2.GetEvidencePublicKeyRequest, context: grpc.aio.ServicerContext
+    ) -> clips_pb2.EvidencePublicKey:
+        return self.clipper.evidence_public_key()
 
 
 @dataclass
@@ -235,35 +443,63 @@ class RunningClipper:
 
     server: grpc.aio.Server
     clipper: Clipper
-    buffer_channel: grpc.aio.Channel
+    channels: list[grpc.aio.Channel]
+    sweeper: RetentionSweeper
     port: int
     name: str = "clipper"
 
     async def stop(self, grace: float) -> None:
         """Stop accepting RPCs and drain them while running jobs get up to
         ``grace`` s to finish; interrupted jobs resume on the next start."""
-        await asyncio.gather(self.server.stop(grace), self.clipper.jobs.stop(grace))
-        await self.buffer_channel.close()
+        await asyncio.gather(
+            self.server.stop(grace), self.clipper.jobs.stop(grace), self.sweeper.stop()
+        )
+        await asyncio.gather(*(channel.close() for channel in self.channels))
         await asyncio.to_thread(self.clipper.store.close)
 
 
 async def start(settings: Settings) -> RunningClipper:
     """Serve ClipService on ``settings.services.clipper.bind``: migrate the
-    database, clear half-written files, resume unfinished clip jobs."""
+    database, clear half-written files, load (or make) the evidence signing
+    key, resume unfinished clip jobs and start the retention sweeper. Raises
+    ConfigError naming the key file when it is unusable."""
     if not settings.queue_url.startswith("memory://"):
         # Only the in-process queue exists; the database still holds every job.
         log.warning("queue_url %s is not supported yet; using memory://", settings.queue_url)
-    store = await asyncio.to_thread(ClipStore.open, settings.effective_database_url)
+    store = await asyncio.to_thread(
+        ClipStore.open,
+        settings.effective_database_url,
+        clip_max_age_seconds=settings.retention.clip_max_age_seconds,
+    )
     storage = LocalStorage(settings.clips_dir)
     await asyncio.to_thread(storage.clear_staging)
+    try:
+        signer = await asyncio.to_thread(SigningKey.load_or_create, settings.signing_key_path)
+    except SigningKeyError as err:
+        store.close()
+        raise ConfigError(str(err)) from err
     buffer_channel = open_channel(settings.services.buffer.target)
-    jobs = ClipJobRunner(
-        store,
-        storage,
-        buffer_channel,
-        max_attempts=settings.clips.max_attempts,
+    events_channel = open_channel(settings.services.events.target)
+    logs = WindowLogs(settings.staged_windows_dir)
+    unfinished = {r.id for r in await asyncio.to_thread(store.unfinished)}
+    for clip_id in await asyncio.to_thread(logs.remove_except, unfinished):
+        log.info("removed the window log of finished clip %s", clip_id)
+    window_reader = WindowReader(buffer_channel, utcnow)
+    jobs = MemoryJobQueue(
+        ClipJobs(
+            store,
+            storage,
+            SharedWindowReader(window_reader, max_window_seconds=settings.clips.max_seconds),
+            logs,
+            max_attempts=settings.clips.max_attempts,
+            cutter=window_reader,
+        )
     )
-    clipper = Clipper(settings, store, storage, jobs)
+    evidence = EvidenceExporter(
+        store, storage, signer, events_channel, settings.services.events.target
+    )
+    clipper = Clipper(settings, store, storage, jobs, evidence)
+    channels = [buffer_channel, events_channel]
     try:
         server, port = await start_server(
             settings.services.clipper.bind,
@@ -276,9 +512,13 @@ async def start(settings: Settings) -> RunningClipper:
             ],
         )
     except Exception:
-        await buffer_channel.close()
+        await asyncio.gather(*(channel.close() for channel in channels))
         store.close()
         raise
     await jobs.resume()
+    sweeper = RetentionSweeper(
+        store, storage, interval_seconds=settings.retention.sweep_interval_seconds
+    )
+    sweeper.start()
     log.info("clipper listening on port %d", port)
-    return RunningClipper(server, clipper, buffer_channel, port)
+    return RunningClipper(server, clipper, channels, sweeper, port)

@@ -1,7 +1,7 @@
 """The clip's thumbnail: one keyframe decoded, letterboxed to 320x240, JPEG.
 
 Only the keyframe nearest the event time is decoded (one packet fed to a decoder
-built from the segment's codec parameters and extradata), so the cost does not
+built from the timeline's codec parameters and extradata), so the cost does not
 grow with the window. The picture is scaled to fit 320x240 keeping its aspect
 ratio, padded with black bars to exactly 320x240 (every thumbnail in a list has
 the same box), and encoded by FFmpeg's ``mjpeg`` encoder in full-range
@@ -18,7 +18,8 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from eventclip.clipper.remux import Segment, wall_seconds
+from eventclip.media.timelines import Timeline, wall_seconds
+from eventclip.media.timelines import nearest_keyframe as keyframe_nearest
 from eventclip.v1 import buffer_pb2
 
 WIDTH, HEIGHT = 320, 240
@@ -46,21 +47,14 @@ class Thumbnail:
 
 
 def nearest_keyframe(
-    segments: Sequence[Segment], event_time: datetime
-) -> tuple[Segment, buffer_pb2.Packet]:
-    """The keyframe whose wall-clock time is nearest ``event_time`` (the earlier
-    one on a tie) and its segment. Raises ThumbnailError when there is none."""
-    target = event_time.timestamp()
-    best: tuple[float, Segment, buffer_pb2.Packet] | None = None
-    for segment in segments:
-        for packet in segment.packets:
-            if packet.keyframe:
-                distance = abs(wall_seconds(packet) - target)
-                if best is None or distance < best[0]:
-                    best = (distance, segment, packet)
-    if best is None:
+    timelines: Sequence[Timeline], event_time: datetime
+) -> tuple[Timeline, buffer_pb2.Packet]:
+    """``eventclip.media.timelines.nearest_keyframe``; raises ThumbnailError
+    when the window holds no keyframe."""
+    found = keyframe_nearest(timelines, event_time)
+    if found is None:
         raise ThumbnailError("the window holds no keyframe")
-    return best[1], best[2]
+    return found
 
 
 def fit_inside(width: int, height: int, box_w: int = WIDTH, box_h: int = HEIGHT) -> tuple[int, int]:
@@ -119,11 +113,17 @@ def encode_jpeg(frame: av.VideoFrame, qscale: int = JPEG_QSCALE) -> bytes:
     return b"".join(bytes(p) for p in packets)
 
 
-def make_thumbnail(segments: Sequence[Segment], event_time: datetime) -> Thumbnail:
+def make_thumbnail(timelines: Sequence[Timeline], event_time: datetime) -> Thumbnail:
     """Thumbnail of the keyframe nearest ``event_time`` in the window.
     Raises ThumbnailError when no keyframe decodes."""
-    segment, packet = nearest_keyframe(segments, event_time)
-    picture = letterbox(decode_keyframe(segment.codec, packet))
+    timeline, packet = nearest_keyframe(timelines, event_time)
+    return keyframe_thumbnail(timeline.codec, packet)
+
+
+def keyframe_thumbnail(codec: buffer_pb2.CodecParameters, packet: buffer_pb2.Packet) -> Thumbnail:
+    """Thumbnail of one keyframe ``packet`` of a timeline with ``codec``.
+    Raises ThumbnailError when it does not decode."""
+    picture = letterbox(decode_keyframe(codec, packet))
     return Thumbnail(
         jpeg=encode_jpeg(picture),
         width=picture.width,
