@@ -2,16 +2,26 @@
 and a background retry for the ones the clipper did not accept.
 
 CreateClip is idempotent per (alert_id, camera_id), so asking again after a
-timeout, a crash or a race with the retry loop never makes a second clip. The
-POS call never fails because of the clipper: cameras it could not reach stay on
-the alert's pending list and are retried with capped exponential backoff.
+timeout or a crash never makes a second clip. The POS call never fails because
+of the clipper: cameras it could not reach stay on the alert's pending list and
+are retried with backoff (eventclip.retry).
+
+An alert is *reserved* by the SubmitEvent that raises it from before it is
+stored until its inline request has finished, and the retry loop, which finds
+pending alerts in the database, leaves reserved alerts alone. Without that the
+loop could pick up a new alert between its INSERT and its inline CreateClip and
+create the clip first, outside the SubmitEvent's trace (and with a second
+CreateClip for nothing). This assumes one events process per database, as
+deployed; a second one would only repeat idempotent requests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import grpc
@@ -20,6 +30,7 @@ from opentelemetry import trace
 from eventclip.config import Settings
 from eventclip.events.models import AlertRecord
 from eventclip.events.store import EventStore
+from eventclip.retry import Backoff, retry_async
 from eventclip.rpc import open_channel
 from eventclip.timeutil import as_utc, to_duration, to_timestamp
 from eventclip.v1 import clips_pb2, clips_pb2_grpc
@@ -49,12 +60,13 @@ RETRYABLE = frozenset(
 
 @dataclass
 class ClipRetryPolicy:
-    """Seconds between background retry rounds: ``initial``, doubled after every
-    round that left something pending, up to ``maximum``. With nothing pending the
-    loop only looks every ``idle_poll`` seconds (or when a request fails)."""
+    """How requests the clipper did not accept are retried: rounds over every
+    alert with pending cameras, ``backoff`` apart while some stay pending (the
+    request that woke the loop counts as attempt 1, so the first round waits
+    ``backoff.delay(1)``). With nothing pending the loop looks every
+    ``idle_poll`` seconds, or when a request fails."""
 
-    initial: float = 1.0
-    maximum: float = 30.0
+    backoff: Backoff = field(default_factory=lambda: Backoff(initial=1.0, maximum=30.0))
     idle_poll: float = 60.0
 
 
@@ -70,11 +82,34 @@ class ClipRequester:
         self._channel = open_channel(self.settings.services.clipper.target)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: Alert ids whose inline request is in flight (count of reservations).
+        self._reserved: collections.Counter[str] = collections.Counter()
+        #: Alert ids released while a retry round reads the database (None
+        #: when no round is reading): what it read of them may be stale.
+        self._released_while_reading: set[str] | None = None
+
+    @contextlib.contextmanager
+    def reserve(self, alert_id: str) -> Iterator[None]:
+        """Keep the retry loop off alert ``alert_id`` inside the block: enter it
+        before the alert is stored, leave it once its inline request is done."""
+        self._reserved[alert_id] += 1
+        try:
+            yield
+        finally:
+            self._reserved[alert_id] -= 1
+            if not self._reserved[alert_id]:
+                del self._reserved[alert_id]
+            if self._released_while_reading is not None:
+                # The round reading now skips it: have the loop look again.
+                self._released_while_reading.add(alert_id)
+                self._wake.set()
 
     async def request(self, alert: AlertRecord) -> AlertRecord:
         """Ask for a clip from every camera still pending on ``alert``; returns the
-        alert with the accepted clip ids recorded. Never raises for clipper errors."""
-        updated = await self._request_on(self._channel, alert)
+        alert with the accepted clip ids recorded. Never raises for clipper errors;
+        cameras left pending wake the retry loop."""
+        with self.reserve(alert.id):
+            updated = await self._request_on(self._channel, alert)
         if updated.clips_pending:
             self._wake.set()
         return updated
@@ -147,23 +182,30 @@ class ClipRequester:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.retry.idle_poll)
             self._wake.clear()
-            delay = self.retry.initial
-            while True:
-                await asyncio.sleep(delay)
-                try:
-                    remaining = await self.retry_pending()
-                except Exception:  # a database hiccup must not end the loop
-                    log.exception("clip retry round failed")
-                    remaining = 1
-                if not remaining:
-                    break
-                delay = min(delay * 2, self.retry.maximum)
+            await retry_async(
+                self.retry_pending,
+                self.retry.backoff,
+                until=lambda still_pending: still_pending == 0,
+                retry_on=(Exception,),  # a database hiccup must not end the loop
+                attempts_before=1,
+                log=log,
+                what="clip request round",
+            )
 
     async def retry_pending(self) -> int:
-        """One retry round over the alerts with pending cameras; returns how many
-        alerts still have some. A fresh channel each round: a long-lived one may
-        sit in reconnect backoff (up to minutes) after the clipper comes back."""
-        alerts = await asyncio.to_thread(self.store.alerts_with_pending_clips)
+        """One retry round over the alerts with pending cameras that no inline
+        request holds; returns how many of them still have some. A fresh channel
+        each round: a long-lived one may sit in reconnect backoff (up to minutes)
+        after the clipper comes back."""
+        self._released_while_reading = set()
+        try:
+            alerts = await asyncio.to_thread(self.store.alerts_with_pending_clips)
+            released = self._released_while_reading
+        finally:
+            self._released_while_reading = None
+        # An alert released during the read was read before its request ended;
+        # the release woke the loop, so the next round reads it afresh.
+        alerts = [a for a in alerts if a.id not in self._reserved and a.id not in released]
         if not alerts:
             return 0
         with tracer.start_as_current_span("events.retry_clip_requests") as span:

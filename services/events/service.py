@@ -35,6 +35,7 @@ from eventclip.events.models import AlertRecord, PosEventRecord
 from eventclip.events.plugins import PluginRunner, create_plugin_manager
 from eventclip.events.store import EventStore
 from eventclip.pagination import PageCursor
+from eventclip.retry import Backoff, retry_async
 from eventclip.rpc import Registration, grpc_method, start_server
 from eventclip.timeutil import as_utc, from_timestamp, utcnow
 from eventclip.v1 import events_pb2, events_pb2_grpc
@@ -46,6 +47,9 @@ SERVICE_NAME = events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name
 #: Longest a first attempt can take beyond scoring and clip requests (database
 #: round trips), seconds; a claim older than that without a response crashed.
 ATTEMPT_SLACK_SECONDS = 5.0
+#: How a retried event polls for the first attempt's response: 10 ms doubling
+#: to 250 ms (most first attempts finish within tens of milliseconds).
+REPLAY_POLL = Backoff(initial=0.01, maximum=0.25)
 
 
 class EventProcessor:
@@ -99,14 +103,15 @@ class EventProcessor:
     ) -> events_pb2.SubmitEventResponse:
         """The first response of a retried event, waiting for or finishing the
         first attempt when it has not stored one."""
-        give_up_at = as_utc(earlier.create_time) + self.attempt_budget
-        pause = 0.01
-        while earlier.response is None and utcnow() < give_up_at:
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.25)
-            found = await asyncio.to_thread(self.store.get_event, event.event_id)
-            assert found is not None  # claims are never deleted
-            earlier = found
+        budget = (as_utc(earlier.create_time) + self.attempt_budget - utcnow()).total_seconds()
+        if earlier.response is None and budget > 0:
+            earlier = await retry_async(
+                lambda: asyncio.to_thread(self._claimed, event.event_id),
+                REPLAY_POLL,
+                until=lambda found: found.response is not None,
+                give_up_after=budget,
+                attempts_before=1,  # the claim that found it unanswered
+            )
         stored = earlier.response
         if stored is None:
             log.warning("event %s: the first attempt did not finish; finishing it", event.event_id)
@@ -117,6 +122,11 @@ class EventProcessor:
         replay = events_pb2.SubmitEventResponse.FromString(stored)
         replay.replayed = True
         return replay
+
+    def _claimed(self, event_id: str) -> PosEventRecord:
+        found = self.store.get_event(event_id)
+        assert found is not None  # claims are never deleted
+        return found
 
     async def _process(self, event: events_pb2.PosEvent) -> events_pb2.SubmitEventResponse:
         """Score the event, raise the alert when due, request clips: the response."""
@@ -170,9 +180,12 @@ class EventProcessor:
             occurred_at=from_timestamp(event.occurred_at),
             create_time=utcnow(),
         )
-        # An earlier, unfinished attempt may have raised it already: that one stays.
-        alert = await asyncio.to_thread(self.store.create_alert, record)
-        return await self.clips.request(alert)
+        # Reserved before it is stored, so the retry loop cannot request its
+        # clips before this request does (see eventclip.events.clips).
+        with self.clips.reserve(record.id):
+            # An earlier, unfinished attempt may have raised it already: that one stays.
+            alert = await asyncio.to_thread(self.store.create_alert, record)
+            return await self.clips.request(alert)
 
     async def get_alert(self, request: events_pb2.GetAlertRequest) -> events_pb2.Alert:
         """One alert with its event. Raises InvalidArgument (no id), NotFound."""

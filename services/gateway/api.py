@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from eventclip.gateway.backends import UNARY_TIMEOUT_SECONDS, Backends
 from eventclip.gateway.errors import backend_errors
-from eventclip.gateway.media import media_response
+from eventclip.gateway.media import evidence_response, media_response
 from eventclip.gateway.openapi import error_responses, json_content, schema_ref
 from eventclip.gateway.protojson import parse, read_json, to_json
 from eventclip.timeutil import to_duration, to_timestamp
@@ -37,14 +37,37 @@ PageToken = Annotated[
 ]
 
 
+Download = Annotated[
+    bool,
+    Query(
+        description="Save as a file: `Content-Disposition: attachment`, audited as "
+        "`downloaded` (otherwise a read from byte 0 is audited as `viewed`)"
+    ),
+]
+
+#: Links of a ClipResource.
+CLIP_LINKS = ("self", "video", "thumbnail", "metadata", "audit")
+
+
+async def clip_reply(call: Any) -> JSONResponse:
+    """The ClipResource JSON of a clipper call that answers a Clip (errors mapped)."""
+    with backend_errors("clipper"):
+        clip = await call
+    return JSONResponse(clip_resource(clip))
+
+
 def clip_resource(clip: clips_pb2.Clip) -> dict[str, Any]:
-    """A Clip in proto3 JSON plus ``links`` to itself and its media (the media
-    links answer 412 until the clip is READY)."""
+    """A Clip in proto3 JSON plus ``links`` to itself, its media and sidecar (412
+    until the clip has media, 410 once retention deleted it) and its audit trail."""
     base = f"{PREFIX}/clips/{clip.id}"
-    return {
-        **to_json(clip),
-        "links": {"self": base, "video": f"{base}/video", "thumbnail": f"{base}/thumbnail"},
+    links = {
+        "self": base,
+        "video": f"{base}/video",
+        "thumbnail": f"{base}/thumbnail",
+        "metadata": f"{base}/metadata.json",
+        "audit": f"{base}/audit",
     }
+    return {**to_json(clip), "links": links}
 
 
 # --- events and alerts -------------------------------------------------------
@@ -127,6 +150,57 @@ async def list_alerts(
     with backend_errors("events"):
         reply = await clients.events.ListAlerts(request, timeout=UNARY_TIMEOUT_SECONDS)
     return JSONResponse(to_json(reply))
+
+
+@router.get(
+    "/alerts/{alert_id}/evidence.zip",
+    summary="The alert's signed evidence package",
+    description=(
+        "ClipService.ExportEvidence: a ZIP with every READY clip of the alert (MP4, "
+        "thumbnail, sidecar, record, audit trail), the alert and POS event as JSON, "
+        "`manifest.json` (every other file with size and SHA-256) and `manifest.sig` "
+        "(raw 64-byte Ed25519 signature of manifest.json's bytes; key at "
+        "`/api/v1/evidence/public-key`). Check it with `eventclip evidence verify`. "
+        "Each exported clip gets an `exported` audit entry."
+    ),
+    response_class=Response,
+    responses={
+        200: {"description": "The package", "content": {"application/zip": {}}},
+        **error_responses(404, 412, 500, 503, 504),
+    },
+)
+async def get_evidence_package(alert_id: str, clients: Clients) -> Response:
+    return await evidence_response(clients.clips, alert_id)
+
+
+@router.get(
+    "/evidence/public-key",
+    summary="The public key that signs evidence packages",
+    description=(
+        "SubjectPublicKeyInfo PEM of the Ed25519 key; with `Accept: application/json` "
+        "the EvidencePublicKey message (algorithm, pem, fingerprintSha256: SHA-256 of "
+        "the raw 32-byte key, as named in each package's manifest)."
+    ),
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The key",
+            "content": {
+                "application/x-pem-file": {},
+                "application/json": {"schema": schema_ref("eventclip.v1.EvidencePublicKey")},
+            },
+        },
+        **error_responses(503, 504),
+    },
+)
+async def get_evidence_public_key(request: Request, clients: Clients) -> Response:
+    with backend_errors("clipper"):
+        key = await clients.clips.GetEvidencePublicKey(
+            clips_pb2.GetEvidencePublicKeyRequest(), timeout=UNARY_TIMEOUT_SECONDS
+        )
+    if "application/json" in request.headers.get("accept", ""):
+        return JSONResponse(to_json(key))
+    return PlainTextResponse(key.pem, media_type="application/x-pem-file")
 
 
 @router.get(
@@ -215,12 +289,20 @@ class ManualClipRequest(BaseModel):
     request_id: str | None = Field(
         None, description="Idempotency key: a retry with the same key returns the same clip"
     )
+    trim: Literal["KEYFRAME", "EXACT"] | None = Field(
+        None,
+        description=(
+            "KEYFRAME: start on the keyframe at or before the start; EXACT: hide the frames "
+            "before it with an MP4 edit list. The configured `clips.trim` when absent"
+        ),
+    )
 
     def to_proto(self) -> clips_pb2.CreateClipRequest:
         request = clips_pb2.CreateClipRequest(
             camera_id=self.camera_id,
             event_time=to_timestamp(self.timestamp),
             request_id=self.request_id or "",
+            trim=clips_pb2.Trim.Value(self.trim) if self.trim else clips_pb2.TRIM_UNSPECIFIED,
         )
         # Unset rolls stay unset so the clipper applies its configured defaults.
         if self.pre_roll_seconds is not None:
@@ -308,18 +390,15 @@ async def list_clips(
     },
 )
 async def get_clip(clip_id: str, clients: Clients) -> JSONResponse:
-    with backend_errors("clipper"):
-        clip = await clients.clips.GetClip(
-            clips_pb2.GetClipRequest(id=clip_id), timeout=UNARY_TIMEOUT_SECONDS
-        )
-    return JSONResponse(clip_resource(clip))
+    request = clips_pb2.GetClipRequest(id=clip_id)
+    return await clip_reply(clients.clips.GetClip(request, timeout=UNARY_TIMEOUT_SECONDS))
 
 
 _VIDEO_DOC = {
     200: {"description": "The whole MP4", "content": {"video/mp4": {}}},
     206: {"description": "The requested byte range", "content": {"video/mp4": {}}},
     304: {"description": "Not modified (If-None-Match holds the ETag)"},
-    **error_responses(404, 412, 416, 503, 504),
+    **error_responses(404, 410, 412, 416, 503, 504),
 }
 
 
@@ -333,9 +412,11 @@ _VIDEO_DOC = {
     response_class=Response,
     responses=_VIDEO_DOC,
 )
-async def get_clip_video(clip_id: str, request: Request, clients: Clients) -> Response:
+async def get_clip_video(
+    clip_id: str, request: Request, clients: Clients, download: Download = False
+) -> Response:
     return await media_response(
-        clients.clips, clip_id, clips_pb2.ReadClipMediaRequest.VIDEO, request
+        clients.clips, clip_id, clips_pb2.ReadClipMediaRequest.VIDEO, request, download=download
     )
 
 
@@ -346,10 +427,139 @@ async def get_clip_video(clip_id: str, request: Request, clients: Clients) -> Re
     responses={
         200: {"description": "The JPEG", "content": {"image/jpeg": {}}},
         304: {"description": "Not modified (If-None-Match holds the ETag)"},
+        **error_responses(404, 410, 412, 503, 504),
+    },
+)
+async def get_clip_thumbnail(
+    clip_id: str, request: Request, clients: Clients, download: Download = False
+) -> Response:
+    return await media_response(
+        clients.clips,
+        clip_id,
+        clips_pb2.ReadClipMediaRequest.THUMBNAIL,
+        request,
+        download=download,
+    )
+
+
+@router.get(
+    "/clips/{clip_id}/metadata.json",
+    summary="The clip's sidecar metadata (JSON)",
+    description=(
+        "Camera, requested and actual times, coverage and gaps, codec, the buffer "
+        "timelines it was cut from, the event and alert, and the size and SHA-256 of "
+        "the video and thumbnail (format `eventclip-clip-metadata/1`). Its own SHA-256 "
+        "is the clip's `metadataSha256` and the ETag."
+    ),
+    response_class=Response,
+    responses={
+        200: {"description": "The sidecar", "content": {"application/json": {}}},
+        304: {"description": "Not modified (If-None-Match holds the ETag)"},
+        **error_responses(404, 410, 412, 503, 504),
+    },
+)
+async def get_clip_metadata(
+    clip_id: str, request: Request, clients: Clients, download: Download = False
+) -> Response:
+    return await media_response(
+        clients.clips,
+        clip_id,
+        clips_pb2.ReadClipMediaRequest.METADATA,
+        request,
+        download=download,
+    )
+
+
+@router.get(
+    "/clips/{clip_id}/audit",
+    summary="The clip's audit trail, oldest first",
+    description=(
+        "ClipService.ListAuditEntries: created, recording, retrying, ready/failed, "
+        "cancelled, viewed, downloaded, exported, held, released, deleted, each with "
+        "time, actor and detail, hash-chained (`previousSha256`, `sha256`); "
+        "`chainIntact` says whether the whole chain verifies, `chainError` where not."
+    ),
+    response_class=JSONResponse,
+    responses={
+        200: json_content(
+            schema_ref("eventclip.v1.ListAuditEntriesResponse"), "A page of the trail"
+        ),
+        **error_responses(400, 404, 503, 504),
+    },
+)
+async def list_clip_audit(
+    clip_id: str, clients: Clients, page_size: PageSize = 0, page_token: PageToken = ""
+) -> JSONResponse:
+    request = clips_pb2.ListAuditEntriesRequest(
+        clip_id=clip_id, page_size=page_size, page_token=page_token
+    )
+    with backend_errors("clipper"):
+        reply = await clients.clips.ListAuditEntries(request, timeout=UNARY_TIMEOUT_SECONDS)
+    return JSONResponse(to_json(reply))
+
+
+class ClipActionBody(BaseModel):
+    """Optional body of `:hold` and `:release`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field("", description="Why (case number, requester); kept in the audit trail")
+
+
+@router.post(
+    "/clips/{clip_id}:cancel",
+    summary="Cancel a clip that is not finished (AIP-136 custom method)",
+    description=(
+        "ClipService.CancelClip: the job stops and the clip ends CANCELLED with no media. "
+        "Cancelling a CANCELLED clip returns it; a finished clip is 412."
+    ),
+    response_class=JSONResponse,
+    responses={
+        200: json_content(schema_ref(CLIP_RESOURCE), "The clip, CANCELLED"),
         **error_responses(404, 412, 503, 504),
     },
 )
-async def get_clip_thumbnail(clip_id: str, request: Request, clients: Clients) -> Response:
-    return await media_response(
-        clients.clips, clip_id, clips_pb2.ReadClipMediaRequest.THUMBNAIL, request
-    )
+async def cancel_clip(clip_id: str, clients: Clients) -> JSONResponse:
+    request = clips_pb2.CancelClipRequest(id=clip_id)
+    return await clip_reply(clients.clips.CancelClip(request, timeout=UNARY_TIMEOUT_SECONDS))
+
+
+@router.post(
+    "/clips/{clip_id}:hold",
+    summary="Put a clip under legal hold (AIP-136 custom method)",
+    description=(
+        "ClipService.HoldClip: retention never deletes a held clip. Body (optional): "
+        '`{"reason": "case 2026-17"}`, kept in the audit trail. A DELETED or CANCELLED '
+        "clip is 412."
+    ),
+    response_class=JSONResponse,
+    responses={
+        200: json_content(schema_ref(CLIP_RESOURCE), "The clip, legalHold true"),
+        **error_responses(400, 404, 412, 503, 504),
+    },
+)
+async def hold_clip(
+    clip_id: str, clients: Clients, body: ClipActionBody | None = None
+) -> JSONResponse:
+    request = clips_pb2.HoldClipRequest(id=clip_id, reason=body.reason if body else "")
+    return await clip_reply(clients.clips.HoldClip(request, timeout=UNARY_TIMEOUT_SECONDS))
+
+
+@router.post(
+    "/clips/{clip_id}:release",
+    summary="Release a clip's legal hold (AIP-136 custom method)",
+    description=(
+        "ClipService.ReleaseClip: retention applies again (a clip past its expireTime "
+        'goes at the next sweep). Body (optional): `{"reason": "..."}`.'
+    ),
+    response_class=JSONResponse,
+    responses={
+        200: json_content(schema_ref(CLIP_RESOURCE), "The clip, legalHold false"),
+        **error_responses(400, 404, 503, 504),
+    },
+)
+async def release_clip(
+    clip_id: str, clients: Clients, body: ClipActionBody | None = None
+) -> JSONResponse:
+    request = clips_pb2.ReleaseClipRequest(id=clip_id, reason=body.reason if body else "")
+    return await clip_reply(clients.clips.ReleaseClip(request, timeout=UNARY_TIMEOUT_SECONDS))

@@ -118,6 +118,8 @@ def _proto_components() -> dict[str, dict[str, Any]]:
         events_pb2.ListAlertsResponse.DESCRIPTOR,
         buffer_pb2.ListCamerasResponse.DESCRIPTOR,
         clips_pb2.Clip.DESCRIPTOR,
+        clips_pb2.ListAuditEntriesResponse.DESCRIPTOR,
+        clips_pb2.EvidencePublicKey.DESCRIPTOR,
     )
     link = {"type": "string", "format": "uri-reference"}
     schemas[api.CLIP_RESOURCE] = {
@@ -128,7 +130,7 @@ def _proto_components() -> dict[str, dict[str, Any]]:
                 "properties": {
                     "links": {
                         "type": "object",
-                        "properties": {"self": link, "video": link, "thumbnail": link},
+                        "properties": {name: link for name in api.CLIP_LINKS},
                     }
                 },
             },

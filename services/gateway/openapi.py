@@ -120,8 +120,10 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         400: "A field is missing or malformed (the message and details name it)",
         404: "No such resource",
         409: "The event id was already used for a different event",
-        412: "The clip is not READY",
+        410: "Retention deleted the clip's media (the record and audit trail remain)",
+        412: "The clip is not in a state that allows this (e.g. no media yet, finished)",
         416: "The byte range lies outside the file",
+        500: "DATA_LOSS: a stored file no longer matches its recorded SHA-256",
         503: "A backend service is down",
         504: "A backend service did not answer in time",
     }

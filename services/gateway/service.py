@@ -29,9 +29,14 @@ class _EmbeddedServer(uvicorn.Server):
 
 def _bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on host:port (0 = any free port). Bound here rather
-    than by uvicorn, which calls sys.exit() when it cannot bind."""
+    than by uvicorn, which calls sys.exit() when it cannot bind.
+
+    Made with proto IPPROTO_TCP, which accepted sockets inherit: asyncio sets
+    TCP_NODELAY only on sockets whose proto says TCP (selector_events
+    ``_set_nodelay``). With proto 0 every response waited ~40 ms for Nagle's
+    algorithm to meet the client's delayed ACK."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

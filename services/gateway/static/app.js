@@ -22,6 +22,11 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
+// A proto3 JSON Duration ("2.933333333s") as "2.9 s".
+function seconds(duration) {
+  return `${parseFloat(duration || "0").toFixed(1)} s`;
+}
+
 function badge(state) {
   return el("span", { className: `badge state-${state}`, textContent: state });
 }
@@ -39,7 +44,7 @@ function renderCameras(cameras) {
         el("div", {
           textContent:
             `${(camera.fps || 0).toFixed(1)} fps, ` +
-            `${camera.bufferedDuration || "0s"} buffered` +
+            `${seconds(camera.bufferedDuration)} buffered` +
             (camera.statusMessage ? ` — ${camera.statusMessage}` : ""),
         }),
       ),
@@ -47,22 +52,61 @@ function renderCameras(cameras) {
   );
 }
 
+// Seconds of the requested window the media lacks (sum of the clip's gaps).
+function missingSeconds(clip) {
+  return (clip.gaps || []).reduce(
+    (sum, gap) => sum + (Date.parse(gap.endTime) - Date.parse(gap.startTime)) / 1000,
+    0,
+  );
+}
+
+// A clip is evidence: say plainly when its media does not cover the window.
+function coverageNote(clip) {
+  if (clip.complete) return el("span", { className: "note", textContent: "covers the whole window" });
+  const missing = missingSeconds(clip);
+  return el("span", {
+    className: "badge incomplete",
+    textContent: missing > 0 ? `INCOMPLETE: ${missing.toFixed(1)} s missing` : "INCOMPLETE",
+    title: (clip.gaps || []).map((g) => `missing ${g.startTime} .. ${g.endTime}`).join("\n"),
+  });
+}
+
 function renderClip(clip) {
   const box = el("div", { className: "clip" });
-  const head = el("div", {}, badge(clip.state), ` ${clip.cameraId}`);
+  const head = el("div", {}, badge(clip.state), ` ${clip.cameraId} `);
+  if (clip.legalHold) head.append(el("span", { className: "badge hold", textContent: "LEGAL HOLD" }));
   box.append(head);
-  if (clip.state === "READY") {
+  const hasMedia = (clip.state === "READY" || clip.state === "FAILED") && clip.sizeBytes !== "0";
+  if (hasMedia) {
     box.append(
+      coverageNote(clip),
       el("video", {
         controls: true,
         preload: "none",
         poster: clip.links.thumbnail,
         src: clip.links.video,
       }),
-      el("a", { href: clip.links.video, textContent: `MP4, ${clip.duration || ""}` }),
+      el(
+        "span",
+        {},
+        el("a", { href: `${clip.links.video}?download=1`, textContent: `MP4, ${seconds(clip.duration)}` }),
+        " · ",
+        el("a", { href: clip.links.metadata, textContent: "metadata" }),
+        " · ",
+        el("a", { href: clip.links.audit, textContent: "audit trail" }),
+      ),
     );
-  } else if (clip.state === "FAILED") {
+  }
+  if (clip.state === "FAILED") {
     box.append(el("span", { className: "error", textContent: clip.failureReason }));
+  } else if (clip.state === "DELETED") {
+    const when = clip.deleteTime ? new Date(clip.deleteTime).toLocaleString() : "";
+    box.append(
+      el("span", { className: "note", textContent: `media deleted by retention ${when}` }),
+      el("a", { href: clip.links.audit, textContent: "audit trail" }),
+    );
+  } else if (clip.state === "CANCELLED") {
+    box.append(el("span", { className: "note", textContent: "cancelled: no media" }));
   }
   return box;
 }
@@ -75,7 +119,9 @@ function renderAlerts(alerts, clipsByAlert) {
   const template = document.getElementById("alert-template");
   const nodes = alerts.map((alert) => {
     const clips = clipsByAlert.get(alert.id) || [];
-    const signature = JSON.stringify(clips.map((c) => [c.id, c.state]));
+    const signature = JSON.stringify(
+      clips.map((c) => [c.id, c.state, c.complete, c.legalHold, (c.gaps || []).length]),
+    );
     const cached = rendered.get(alert.id);
     if (cached && cached.signature === signature) return cached.node;
     const node = template.content.firstElementChild.cloneNode(true);
@@ -89,6 +135,14 @@ function renderAlerts(alerts, clipsByAlert) {
       ...alert.reasons.map((r) => el("li", { textContent: `${r.rule} (${r.score}): ${r.reason}` })),
     );
     node.querySelector(".clips").replaceChildren(...clips.map(renderClip));
+    if (clips.some((c) => c.state === "READY")) {
+      node.querySelector(".evidence").replaceChildren(
+        el("a", {
+          href: `${API}/alerts/${encodeURIComponent(alert.id)}/evidence.zip`,
+          textContent: "Signed evidence package (ZIP)",
+        }),
+      );
+    }
     rendered.set(alert.id, { signature, node });
     return node;
   });
