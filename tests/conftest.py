@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import uuid
@@ -22,6 +23,11 @@ POSTGRES_URL = os.environ.get(
 )
 
 
+#: The plugins tests load: the built-in rule only, never whatever else is
+#: installed in the environment (settings without ``plugins`` load everything).
+BUILTIN_PLUGINS = ["refund_without_approval"]
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as s:
@@ -38,20 +44,18 @@ def street_bikes() -> Path:
     return STREET_BIKES
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database URL on SQLite (a fresh file) and on the real PostgreSQL (a fresh
-    schema, dropped afterwards). PostgreSQL not answering is a failure, not a skip."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'eventclip.db'}"
-        return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
+@contextlib.contextmanager
+def fresh_postgres_schema(prefix: str) -> Iterator[str]:
+    """A URL to a fresh schema on the real PostgreSQL, dropped afterwards.
+    Raises RuntimeError when PostgreSQL does not answer."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = sqlalchemy.create_engine(POSTGRES_URL)
     try:
         with admin.begin() as conn:
             conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
     except sqlalchemy.exc.OperationalError as err:
-        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is not reachable: {err}")
+        admin.dispose()
+        raise RuntimeError(f"PostgreSQL at {POSTGRES_URL} is not reachable: {err}") from err
     sep = "&" if "?" in POSTGRES_URL else "?"
     try:
         yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
@@ -59,3 +63,32 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with admin.begin() as conn:
             conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL on SQLite (a fresh file) and on the real PostgreSQL (a fresh
+    schema, dropped afterwards). PostgreSQL not answering is a failure, not a skip."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'eventclip.db'}"
+        return
+    yield from _schema_or_fail("t")
+
+
+@pytest.fixture
+def postgres_schema() -> Iterator[str]:
+    """A fresh schema on the real PostgreSQL: the separate processes share it as a
+    deployment shares its database."""
+    yield from _schema_or_fail("e2e")
+
+
+def _schema_or_fail(prefix: str) -> Iterator[str]:
+    schema = fresh_postgres_schema(prefix)
+    try:
+        url = schema.__enter__()
+    except RuntimeError as err:
+        pytest.fail(str(err))
+    try:
+        yield url
+    finally:
+        schema.__exit__(None, None, None)

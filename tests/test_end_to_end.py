@@ -8,7 +8,6 @@ import asyncio
 import io
 import os
 import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -23,13 +22,13 @@ import grpc
 import httpx
 import pytest
 import yaml
-from conftest import POSTGRES_URL, free_port
+from conftest import BUILTIN_PLUGINS, free_port
 from google.type import money_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from processes import Suite, wait_buffered, wait_serving
 
 from eventclip.timeutil import from_timestamp, to_timestamp, utcnow
-from eventclip.v1 import buffer_pb2, buffer_pb2_grpc, events_pb2, events_pb2_grpc
+from eventclip.v1 import events_pb2, events_pb2_grpc
 
 pytestmark = pytest.mark.e2e
 
@@ -72,39 +71,6 @@ def collector() -> Iterator[tuple[Collector, int]]:
     server.stop(0)
 
 
-@dataclass
-class Suite:
-    ports: dict[str, int]
-    processes: dict[str, subprocess.Popen]
-    logs: dict[str, Path]
-
-    def grpc_target(self, name: str) -> str:
-        return f"127.0.0.1:{self.ports[name]}"
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.ports['gateway']}"
-
-    def tail(self) -> str:
-        return "\n".join(f"--- {n} ---\n{p.read_text()[-3000:]}" for n, p in self.logs.items())
-
-
-@pytest.fixture
-def postgres_schema() -> Iterator[str]:
-    """A fresh schema on the real PostgreSQL: the separate processes share it as a
-    deployment shares its database."""
-    import sqlalchemy
-
-    schema = f"e2e_{uuid.uuid4().hex[:10]}"
-    admin = sqlalchemy.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
-
-
 @pytest.fixture
 def suite(
     tmp_path: Path, street_bikes: Path, collector: tuple[Collector, int], postgres_schema: str
@@ -115,6 +81,7 @@ def suite(
         "database_url": postgres_schema,
         "cameras": [{"id": "till-cam", "source": f"file://{street_bikes}", "buffer_seconds": 60}],
         "registers": [{"id": "till-1", "cameras": ["till-cam"]}],
+        "plugins": BUILTIN_PLUGINS,
         "clips": {"pre_roll_seconds": PRE_ROLL, "post_roll_seconds": POST_ROLL},
         "services": {name: {"port": port} for name, port in ports.items()},
     }
@@ -128,66 +95,13 @@ def suite(
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         "EVENTCLIP_LOG_FORMAT": "text",
     }
-    processes, logs = {}, {}
+    suite = Suite(config_path, ports, env)
     for name in ("buffer", "clipper", "events", "gateway"):
-        logs[name] = tmp_path / f"{name}.log"
-        processes[name] = subprocess.Popen(
-            [str(EVENTCLIP), "serve", name, "--config", str(config_path), "--grace", "5"],
-            stdout=logs[name].open("w"),
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    suite = Suite(ports, processes, logs)
+        suite.start(name)
     try:
         yield suite
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-async def wait_serving(suite: Suite, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    for name in ("buffer", "clipper", "events"):
-        async with grpc.aio.insecure_channel(suite.grpc_target(name)) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while True:
-                assert suite.processes[name].poll() is None, f"{name} exited\n{suite.tail()}"
-                try:
-                    reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        break
-                except grpc.aio.AioRpcError:
-                    pass
-                assert time.monotonic() < deadline, f"{name} not serving\n{suite.tail()}"
-                await asyncio.sleep(0.2)
-    async with httpx.AsyncClient(base_url=suite.http) as http:
-        while True:
-            try:
-                if (await http.get("/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"gateway not healthy\n{suite.tail()}"
-            await asyncio.sleep(0.2)
-
-
-async def wait_buffered(suite: Suite, seconds: float, within: float = 30.0) -> buffer_pb2.Camera:
-    async with grpc.aio.insecure_channel(suite.grpc_target("buffer")) as channel:
-        stub = buffer_pb2_grpc.BufferServiceStub(channel)
-        deadline = time.monotonic() + within
-        while True:
-            camera = await stub.GetCamera(buffer_pb2.GetCameraRequest(id="till-cam"), timeout=2)
-            buffered = camera.buffered_duration.ToTimedelta().total_seconds()
-            if camera.state == buffer_pb2.Camera.ONLINE and buffered >= seconds:
-                return camera
-            assert time.monotonic() < deadline, f"camera not buffering: {camera}\n{suite.tail()}"
-            await asyncio.sleep(0.25)
+        suite.stop_all()
 
 
 @pytest.fixture
@@ -200,7 +114,7 @@ async def test_refund_becomes_a_playable_clip(
     suite: Suite, events_stub: events_pb2_grpc.EventServiceStub, collector: tuple[Collector, int]
 ) -> None:
     await wait_serving(suite)
-    camera = await wait_buffered(suite, PRE_ROLL + 1)
+    camera = await wait_buffered(suite, "till-cam", PRE_ROLL + 1)
     assert camera.codec.codec_name == "h264"
     assert (camera.codec.width, camera.codec.height) == (640, 272)
 

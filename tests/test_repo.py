@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from conftest import REPO
 
@@ -25,3 +26,18 @@ def test_readme_has_an_install_and_run_command() -> None:
     readme = (REPO / "README.md").read_text()
     command = _fenced_commands(readme, "run-command")
     assert "pip install" in command and "eventclip run" in command
+
+
+def test_readme_configuration_example_is_valid(tmp_path: Path) -> None:
+    """The YAML example under "## Configuration" loads as it is written."""
+    from eventclip.config import load_settings
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1]
+    example = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert example, "README.md has no YAML example under ## Configuration"
+    path = tmp_path / "eventclip.yaml"
+    path.write_text(example.group(1))
+    settings = load_settings(path)
+    assert settings.camera("till-1") is not None
+    assert settings.retention.clip_max_age_seconds == 30 * 24 * 3600

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import functools
 from fractions import Fraction
+from pathlib import Path
+
+import av
 
 from eventclip.buffer.ring import BufferedPacket, CodecParams
-from eventclip.buffer.synthetic import SyntheticEncoder, SyntheticSpec
+from eventclip.buffer.synthetic import SyntheticEncoder, SyntheticSpec, draw_frame
 
 
 @functools.cache
@@ -22,7 +25,7 @@ def _encoded(spec: SyntheticSpec, frames: int) -> tuple[tuple[bytes, int, int, i
     )
 
 
-def codec_for(spec: SyntheticSpec, segment_id: int) -> CodecParams:
+def codec_for(spec: SyntheticSpec, timeline_id: int) -> CodecParams:
     encoder_extradata = SyntheticEncoder(spec).extradata
     return CodecParams(
         codec_name="h264",
@@ -32,7 +35,7 @@ def codec_for(spec: SyntheticSpec, segment_id: int) -> CodecParams:
         time_base=Fraction(1, spec.fps),
         frame_rate=Fraction(spec.fps),
         pix_fmt="yuv420p",
-        segment_id=segment_id,
+        timeline_id=timeline_id,
     )
 
 
@@ -41,7 +44,7 @@ def synthetic_packets(
     frames: int,
     *,
     wall_zero: float = 1_700_000_000.0,
-    segment_id: int = 1,
+    timeline_id: int = 1,
     pts_offset: int = 0,
 ) -> list[BufferedPacket]:
     """``frames`` libx264 packets (decode order) with wall times from ``wall_zero``."""
@@ -54,7 +57,45 @@ def synthetic_packets(
             duration,
             keyframe,
             wall_zero + float((pts + pts_offset) * time_base),
-            segment_id,
+            timeline_id,
         )
         for data, pts, dts, duration, keyframe in _encoded(spec, frames)
     ]
+
+
+def make_short_file(path: Path, frames: int = 12, gop: int = 4, b_frames: int = 2) -> Path:
+    """An MP4 of ``frames`` frames at 25 fps, keyframe every ``gop``, with
+    ``b_frames`` B-frames between references (libx264)."""
+    spec = SyntheticSpec(width=160, height=96, fps=25)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(
+            "libx264",
+            rate=25,
+            options={
+                "g": str(gop),
+                "keyint_min": str(gop),
+                "sc_threshold": "0",
+                "bf": str(b_frames),
+            },
+        )
+        stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(draw_frame(spec, i), format="rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def decoded_pts(packets: list[BufferedPacket], extradata: bytes) -> list[int]:
+    """pts of the frames libavcodec's H.264 decoder makes of ``packets``
+    (decode order, from a keyframe), in output order."""
+    decoder = av.CodecContext.create("h264", "r")
+    decoder.extradata = extradata
+    frames = []
+    for p in packets:
+        packet = av.Packet(p.data)
+        packet.pts, packet.dts = p.pts, p.dts
+        frames += decoder.decode(packet)
+    frames += decoder.decode(None)
+    assert frames and frames[0].key_frame
+    return [f.pts for f in frames]

@@ -1,5 +1,5 @@
 """Buffer.read_window without gRPC, on packets injected into a camera's ring
-(no ingest): batch sizes, segment codec messages, stall and cancellation."""
+(no ingest): batch sizes, timeline codec messages, stall and cancellation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 import pytest
 
 from eventclip.buffer.ring import BufferedPacket, CodecParams
-from eventclip.buffer.service import MAX_BATCH_BYTES, Buffer
+from eventclip.buffer.service import MAX_BATCH_BYTES, Buffer, camera_message
 from eventclip.buffer.synthetic import SyntheticSpec
 from eventclip.config import CameraConfig
 from eventclip.errors import Unavailable
@@ -22,13 +22,17 @@ SMALL = SyntheticSpec(width=160, height=120, fps=10, gop_frames=10)
 ZERO = 1_700_000_000.0
 
 
-def buffer_with(packets: list[BufferedPacket], spec: SyntheticSpec, **kwargs: float) -> Buffer:
-    buffer = Buffer(
-        [CameraConfig(id="cam", source="synthetic://")], max_window_seconds=600, **kwargs
-    )
+def buffer_with(
+    packets: list[BufferedPacket],
+    spec: SyntheticSpec,
+    camera: CameraConfig | None = None,
+    **kwargs: float,
+) -> Buffer:
+    camera = camera or CameraConfig(id="cam", source="synthetic://")
+    buffer = Buffer([camera], max_window_seconds=600, **kwargs)
     ring = buffer.camera("cam").ring
     for p in packets:
-        ring.append(p, codec_for(spec, p.segment_id))
+        ring.append(p, codec_for(spec, p.timeline_id))
     return buffer
 
 
@@ -52,15 +56,15 @@ async def test_batches_stay_under_one_mib_and_keep_every_packet() -> None:
     assert [p for b in batches for p in b] == packets[:21]  # 0.0 .. 2.0 s
 
 
-async def test_a_new_segment_gets_its_codec_message_before_its_packets() -> None:
-    first = synthetic_packets(SMALL, 30, segment_id=7)
-    second = synthetic_packets(SMALL, 30, segment_id=8, wall_zero=ZERO + 3.1)
+async def test_a_new_timeline_gets_its_codec_message_before_its_packets() -> None:
+    first = synthetic_packets(SMALL, 30, timeline_id=7)
+    second = synthetic_packets(SMALL, 30, timeline_id=8, wall_zero=ZERO + 3.1)
     buffer = buffer_with(first + second, SMALL)
     items = await collect(buffer, ZERO + 1.5, ZERO + 4.5)
     kinds = [type(i).__name__ for i in items]
     assert kinds == ["CodecParams", "list", "CodecParams", "list"]
-    assert (items[0].segment_id, items[2].segment_id) == (7, 8)
-    assert all(p.segment_id == 7 for p in items[1]) and all(p.segment_id == 8 for p in items[3])
+    assert (items[0].timeline_id, items[2].timeline_id) == (7, 8)
+    assert all(p.timeline_id == 7 for p in items[1]) and all(p.timeline_id == 8 for p in items[3])
     assert items[3][0].keyframe and items[3][-1].wall_time == pytest.approx(ZERO + 4.5)
 
 
@@ -92,3 +96,26 @@ async def test_cancelling_a_live_follow_leaves_no_waiter_behind() -> None:
         await task
     assert not ring._waiters
     ring.append(packets[20], codec_for(SMALL, 1))  # appending after a cancel is harmless
+
+
+async def test_a_camera_cutting_its_gop_at_the_byte_bound_says_so() -> None:
+    now = time.time()
+    runaway = SyntheticSpec(width=160, height=120, fps=10, gop_frames=250)
+    packets = synthetic_packets(runaway, 40, wall_zero=now - 4)
+    bound = sum(len(p.data) for p in packets[:10])
+    camera = CameraConfig(
+        id="cam", source="synthetic://", buffer_bytes=4 * bound, max_gop_bytes=bound
+    )
+    buffer = buffer_with(packets, runaway, camera, stall_timeout=0.3)
+    cam = buffer.camera("cam")
+    message = camera_message(cam, now).status_message
+    assert "dropping packets until the next keyframe (30 packets" in message
+    # A live follow stalls at the cut and says why.
+    with pytest.raises(Unavailable, match="dropping packets until the next keyframe"):
+        await collect(buffer, now - 4, now + 5)
+
+
+def test_max_gop_bytes_cannot_exceed_buffer_bytes() -> None:
+    with pytest.raises(ValueError, match=r"max_gop_bytes \(1001\) must not exceed buffer_bytes"):
+        CameraConfig(id="cam", source="synthetic://", buffer_bytes=1000, max_gop_bytes=1001)
+    assert CameraConfig(id="cam", source="synthetic://", buffer_bytes=1000).gop_bytes_bound == 500

@@ -15,8 +15,8 @@ import pytest_asyncio
 from conftest import STREET_BIKES, free_port
 
 from eventclip.buffer.service import MAX_BATCH_BYTES, Buffer, RunningBuffer, start
-from eventclip.buffer.worker import Backoff
 from eventclip.config import load_settings
+from eventclip.retry import Backoff
 from eventclip.timeutil import duration_seconds, timestamp_seconds, to_timestamp
 from eventclip.v1 import buffer_pb2, buffer_pb2_grpc
 

@@ -1,10 +1,11 @@
 """PacketRing on real H.264 (libx264 via SyntheticEncoder, and the street
 recording with B-frames): bounds, whole-GOP eviction, window selection,
-segments and waking live readers."""
+timelines and waking live readers."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import statistics
 import time
 from contextlib import closing
@@ -17,7 +18,7 @@ import pytest
 from eventclip.buffer.ring import BufferedPacket, PacketRing
 from eventclip.buffer.synthetic import SyntheticSpec
 
-from .media import codec_for, synthetic_packets
+from .media import codec_for, decoded_pts, synthetic_packets
 
 #: 1 s GOPs at 10 fps: keyframes at wall_zero + 0, 1, 2, ... s.
 SPEC = SyntheticSpec(width=160, height=120, fps=10, gop_frames=10)
@@ -27,7 +28,7 @@ ZERO = 1_700_000_000.0
 def filled(ring: PacketRing, packets: list[BufferedPacket]) -> PacketRing:
     codecs = {}
     for p in packets:
-        codec = codecs.setdefault(p.segment_id, codec_for(SPEC, p.segment_id))
+        codec = codecs.setdefault(p.timeline_id, codec_for(SPEC, p.timeline_id))
         ring.append(p, codec)
     return ring
 
@@ -70,11 +71,68 @@ def test_bytes_bound_drops_whole_gops_from_the_old_end() -> None:
     assert held == packets[70:]  # whole GOPs: nothing partial at the old end
 
 
-def test_newest_gop_is_never_dropped_even_over_the_byte_bound() -> None:
+def test_newest_gop_is_never_evicted_even_over_the_byte_bound() -> None:
     packets = synthetic_packets(SPEC, 25)
-    ring = filled(PacketRing(max_seconds=0.1, max_bytes=1), packets)
+    ring = filled(PacketRing(max_seconds=0.1, max_bytes=1, max_gop_bytes=1 << 20), packets)
     assert ring.stats().gop_count == 1
     assert ring.read(ring.first_seq) == packets[20:]
+
+
+def test_a_gop_past_its_byte_bound_keeps_its_decodable_head_until_the_next_keyframe(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A camera that sends a keyframe every 25 s: one GOP of 250 frames at 10 fps.
+    spec = SyntheticSpec(width=160, height=120, fps=10, gop_frames=250)
+    packets = synthetic_packets(spec, 300)
+    assert [i for i, p in enumerate(packets) if p.keyframe] == [0, 250]
+    bound = sum(len(p.data) for p in packets[:60])
+    ring = PacketRing(max_seconds=3600, max_bytes=4 * bound, max_gop_bytes=bound, name="till-1")
+    codec = codec_for(spec, 1)
+
+    accepted = [ring.append(p, codec) for p in packets[:250]]
+    assert accepted == [True] * 60 + [False] * 190
+    stats = ring.stats()
+    dropped = packets[60:250]
+    assert (stats.dropped_packets, stats.dropped_bytes) == (190, sum(len(p.data) for p in dropped))
+    assert stats.truncated_at == packets[60].wall_time
+    assert stats.buffered_bytes == bound and stats.newest_time == packets[59].wall_time
+    assert "camera till-1: GOP started at" in caplog.text and "reached" in caplog.text
+    # What is kept decodes: every frame of the head, from its keyframe.
+    assert decoded_pts(ring.read(ring.first_seq), codec.extradata) == [p.pts for p in packets[:60]]
+
+    # The next keyframe ends the cut; its GOP is whole again.
+    assert all(ring.append(p, codec) for p in packets[250:])
+    stats = ring.stats()
+    assert stats.truncated_at is None and stats.dropped_packets == 190
+    assert ring.read(ring.first_seq) == packets[:60] + packets[250:]
+    assert (
+        "camera till-1: keyframe at" in caplog.text and "after dropping 190 packets" in caplog.text
+    )
+    # A reader sees the cut as a gap in the timestamps: 6.0 s .. 25.0 s is missing.
+    window = ring.window(ZERO, ZERO + 30)
+    gap = max(b.wall_time - a.wall_time for a, b in itertools.pairwise(window))
+    assert gap == pytest.approx(packets[250].wall_time - packets[59].wall_time)
+
+
+def test_the_gop_bound_defaults_to_half_the_ring_so_max_bytes_is_a_hard_cap() -> None:
+    # 5 s of 1 s GOPs, then a camera that stops sending keyframes (new timeline).
+    before = synthetic_packets(SPEC, 50)
+    runaway_spec = SyntheticSpec(width=160, height=120, fps=10, gop_frames=250)
+    runaway = synthetic_packets(runaway_spec, 240, wall_zero=ZERO + 5.0, timeline_id=2)
+    max_bytes = sum(len(p.data) for p in before) + sum(len(p.data) for p in runaway[:20])
+    ring = PacketRing(max_seconds=3600, max_bytes=max_bytes)
+    assert ring.max_gop_bytes == max_bytes // 2
+    for p in before:
+        ring.append(p, codec_for(SPEC, 1))
+    for p in runaway:
+        ring.append(p, codec_for(runaway_spec, 2))
+        assert ring.stats().buffered_bytes <= max_bytes
+    stats = ring.stats()
+    assert stats.dropped_packets > 0 and stats.truncated_at is not None
+    # The video before the runaway GOP keeps the other half of the ring.
+    held = ring.read(ring.first_seq)
+    assert held[0].timeline_id == 1 and held[0].keyframe
+    assert sum(len(p.data) for p in held if p.timeline_id == 2) <= max_bytes // 2
 
 
 def test_packets_before_the_first_keyframe_are_dropped() -> None:
@@ -151,24 +209,24 @@ def test_window_end_with_b_frames_keeps_every_frame_shown_before_end(street_bike
     assert all(p.decode_wall_time(time_base) < end for p in window[:-1])
 
 
-def test_segments_keep_their_codec_and_start_on_a_keyframe() -> None:
-    first = synthetic_packets(SPEC, 45, segment_id=1)
-    # A reconnect 0.3 s later: a new segment, timestamps restarting at 0, its
+def test_timelines_keep_their_codec_and_start_on_a_keyframe() -> None:
+    first = synthetic_packets(SPEC, 45, timeline_id=1)
+    # A reconnect 0.3 s later: a new timeline, timestamps restarting at 0, its
     # first packets arriving mid-GOP.
-    second = synthetic_packets(SPEC, 80, segment_id=2, wall_zero=ZERO + 4.3)
+    second = synthetic_packets(SPEC, 80, timeline_id=2, wall_zero=ZERO + 4.3)
     ring = filled(PacketRing(max_seconds=60, max_bytes=1 << 30), first + second[5:40])
     assert ring.read(ring.first_seq) == first + second[10:40]
-    assert sorted(ring.segment_codecs()) == [1, 2]
-    assert ring.current_codec is not None and ring.current_codec.segment_id == 2
+    assert sorted(ring.timeline_codecs()) == [1, 2]
+    assert ring.current_codec is not None and ring.current_codec.timeline_id == 2
     window = ring.window(ZERO + 3.0, ZERO + 6.0)
-    boundary = next(i for i, p in enumerate(window) if p.segment_id == 2)
+    boundary = next(i for i, p in enumerate(window) if p.timeline_id == 2)
     assert window[0].keyframe and window[boundary].keyframe
     assert window[boundary].wall_time == pytest.approx(ZERO + 5.3)
-    # Once the whole first segment is evicted its codec parameters go too.
+    # Once the whole first timeline is evicted its codec parameters go too.
     ring.max_seconds = 1.0
     filled(ring, second[40:])
-    assert sorted(ring.segment_codecs()) == [2]
-    assert ring.read(ring.first_seq)[0].segment_id == 2
+    assert sorted(ring.timeline_codecs()) == [2]
+    assert ring.read(ring.first_seq)[0].timeline_id == 2
 
 
 def test_reading_evicted_packets_fails_with_a_clear_message() -> None:

@@ -1,7 +1,8 @@
 """Ingest from a REAL RTSP server: GStreamer's gst-rtsp-server (run with the
 system Python, which has the gi bindings) serves the street recording live
-over RTP/TCP. The buffer must come ONLINE, hold keyframe-aligned windows, go
-OFFLINE within its read timeout when the server freezes (accepts but sends
+over RTP/TCP. The buffer must keep the first GOP of a connection (FFmpeg
+gives its keyframe no timestamps), come ONLINE, hold keyframe-aligned windows,
+go OFFLINE within its read timeout when the server freezes (accepts but sends
 nothing), and come back when the server returns on the same port.
 
 GStreamer's ``multifilesrc loop=true ! qtdemux`` does not loop an MP4 (qtdemux
@@ -12,6 +13,7 @@ sends EOS after the first pass), so the fixture serves a copy looped by
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shutil
 import signal
@@ -25,10 +27,12 @@ import pytest
 from conftest import free_port
 
 from eventclip.buffer.service import Buffer, start
-from eventclip.buffer.worker import Backoff
-from eventclip.config import load_settings
+from eventclip.config import CameraConfig, load_settings
+from eventclip.retry import Backoff
 from eventclip.timeutil import duration_seconds, timestamp_seconds, to_timestamp
 from eventclip.v1 import buffer_pb2, buffer_pb2_grpc
+
+from .media import decoded_pts
 
 pytestmark = pytest.mark.rtsp
 
@@ -141,6 +145,56 @@ async def wait_for(
         await asyncio.sleep(0.1)
 
 
+async def test_the_first_gop_after_connecting_is_kept_with_recovered_timestamps(
+    rtsp_server: RtspServer,
+) -> None:
+    buffer = Buffer(
+        [CameraConfig(id="cam", source=rtsp_server.url, buffer_seconds=30)],
+        max_window_seconds=60,
+        open_timeout=3.0,
+        read_timeout=READ_TIMEOUT,
+    )
+    ring = buffer.camera("cam").ring
+    connecting = time.time()
+    buffer.start_ingest()
+    try:
+        deadline = time.monotonic() + 15
+        while ring.stats().gop_count < 2:
+            assert time.monotonic() < deadline, f"no second GOP within 15 s: {ring.stats()}"
+            await asyncio.sleep(0.05)
+        seen = time.time()
+        held = ring.read(ring.first_seq)
+    finally:
+        await buffer.stop_ingest()
+    second = next(i for i, p in enumerate(held) if i and p.keyframe)
+    gop, key, next_key = held[:second], held[0], held[second]
+    tick = key.duration  # one frame: 3600 ticks of 1/90000 s at 25 fps
+    assert key.keyframe and tick == 3600
+
+    # A fresh server starts the stream for this client, and FFmpeg's RTP
+    # demuxer counts pts from the first RTP timestamp: the frame that opens
+    # the connection has pts 0, which the recovery must reproduce.
+    assert key.pts == 0
+    # Decode order is one frame per packet, running on into the dts the
+    # demuxer stamped itself.
+    assert [b.dts - a.dts for a, b in itertools.pairwise(held[: second + 1])] == [tick] * second
+    # The keyframe leads its dts by the reorder delay, as every later one does.
+    assert key.pts - key.dts == next_key.pts - next_key.dts == 2 * tick
+    # The GOP fills consecutive presentation slots, the keyframe first.
+    assert sorted(p.pts for p in gop) == [key.pts + i * tick for i in range(second)]
+    assert all(p.pts >= p.dts for p in gop)
+
+    # Wall time: anchored on the keyframe's own arrival, one timeline.
+    assert connecting <= key.wall_time <= seen
+    assert {p.timeline_id for p in held[: second + 1]} == {key.timeline_id}
+    time_base = ring.codec(key.timeline_id).time_base
+    assert next_key.wall_time - key.wall_time == pytest.approx(
+        float((next_key.pts - key.pts) * time_base)
+    )
+    # And the GOP decodes from its keyframe, every frame where its pts says.
+    assert decoded_pts(gop, ring.codec(key.timeline_id).extradata) == sorted(p.pts for p in gop)
+
+
 async def test_rtsp_camera_online_offline_and_back(rtsp_server: RtspServer, tmp_path: Path) -> None:
     settings = load_settings(
         data_dir=tmp_path,
@@ -155,10 +209,17 @@ async def test_rtsp_camera_online_offline_and_back(rtsp_server: RtspServer, tmp_
         read_timeout=READ_TIMEOUT,
         backoff=Backoff(initial=0.3, maximum=1.0),
     )
+    rtsp_server.stop()  # the camera refuses connections at first
     service = await start(settings, buffer=buffer)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}")
     stub = buffer_pb2_grpc.BufferServiceStub(channel)
     try:
+        camera = await wait_for(
+            stub, "retrying a third time", lambda c: "(retry 3 in" in c.status_message, 15
+        )
+        assert camera.state == buffer_pb2.Camera.OFFLINE
+        assert "cannot open source" in camera.status_message
+        rtsp_server.start()
         camera = await wait_for(
             stub, "buffering 3 s", lambda c: duration_seconds(c.buffered_duration) >= 3.0, 15
         )
@@ -198,6 +259,9 @@ async def test_rtsp_camera_online_offline_and_back(rtsp_server: RtspServer, tmp_
         )
         assert READ_TIMEOUT - 0.2 <= silent <= READ_TIMEOUT + 1.5
         assert "read timeout" in camera.status_message
+        # That connection delivered keyframes: the backoff starts over, though
+        # it ended in an error.
+        assert "(retry 1 in" in camera.status_message
         before = camera.reconnects
 
         rtsp_server.stop()
@@ -210,8 +274,8 @@ async def test_rtsp_camera_online_offline_and_back(rtsp_server: RtspServer, tmp_
         )
         assert camera.status_message == ""
         assert (
-            camera.codec.segment_id != messages[0].codec.segment_id
-        )  # a reconnect is a new segment
+            camera.codec.timeline_id != messages[0].codec.timeline_id
+        )  # a reconnect is a new timeline
     finally:
         await channel.close()
         await service.stop(grace=1.0)

@@ -15,8 +15,14 @@ from pathlib import Path
 import av
 
 from eventclip.buffer.synthetic import SyntheticEncoder, SyntheticSpec
-from eventclip.clipper.remux import Segment
-from eventclip.timeutil import to_timestamp
+from eventclip.clipper.commit import finish_clip, storage_keys
+from eventclip.clipper.live import LiveRemux
+from eventclip.clipper.models import READY, ClipRecord
+from eventclip.clipper.sidecar import source_timelines, store_sidecar
+from eventclip.clipper.storage import ClipStorage
+from eventclip.clipper.store import ClipStore
+from eventclip.media.timelines import Timeline
+from eventclip.timeutil import to_timestamp, utcnow
 from eventclip.v1 import buffer_pb2
 
 
@@ -32,14 +38,14 @@ def proto_packet(packet: av.Packet, time_base: Fraction, wall_zero: datetime) ->
     )
 
 
-def synthetic_segment(
+def synthetic_timeline(
     spec: SyntheticSpec,
     frames: int,
     wall_zero: datetime,
     *,
-    segment_id: int = 1,
+    timeline_id: int = 1,
     first_pts: int = 0,
-) -> Segment:
+) -> Timeline:
     """``frames`` frames of ``spec`` encoded by libx264 (pts/dts = frame index +
     ``first_pts``, time_base 1/fps), first frame at ``wall_zero``."""
     encoder = SyntheticEncoder(spec)
@@ -60,13 +66,13 @@ def synthetic_segment(
         time_base_den=tb.denominator,
         frame_rate_num=spec.fps,
         frame_rate_den=1,
-        segment_id=segment_id,
+        timeline_id=timeline_id,
         pix_fmt="yuv420p",
     )
-    return Segment(codec, packets)
+    return Timeline(codec, packets)
 
 
-def recording_segment(path: Path, wall_zero: datetime) -> Segment:
+def recording_timeline(path: Path, wall_zero: datetime) -> Timeline:
     """Every video packet of a recording (demuxed, not decoded) with its codec
     parameters; the packet at pts 0 is at ``wall_zero``."""
     with closing(av.open(str(path))) as container:
@@ -82,7 +88,7 @@ def recording_segment(path: Path, wall_zero: datetime) -> Segment:
             time_base_den=tb.denominator,
             frame_rate_num=stream.average_rate.numerator,
             frame_rate_den=stream.average_rate.denominator,
-            segment_id=1,
+            timeline_id=1,
             pix_fmt=ctx.pix_fmt or "",
         )
         packets = [
@@ -90,4 +96,34 @@ def recording_segment(path: Path, wall_zero: datetime) -> Segment:
             for p in container.demux(stream)
             if p.size and p.pts is not None
         ]
-    return Segment(codec, packets)
+    return Timeline(codec, packets)
+
+
+def make_ready(
+    store: ClipStore, storage: ClipStorage, clip_id: str, spec: SyntheticSpec, frames: int
+) -> ClipRecord:
+    """Turn clip ``clip_id`` into a READY clip of ``frames`` real frames of
+    ``spec``, cut by the clip job's own LiveRemux, finish_clip and sidecar
+    (files committed to ``storage``), its window moved to five minutes ago."""
+    t0 = utcnow() - timedelta(minutes=5)
+    timeline = synthetic_timeline(spec, frames, t0)
+    seconds = frames / spec.fps
+    record = store.update(
+        clip_id,
+        start_time=t0,
+        end_time=t0 + timedelta(seconds=seconds),
+        event_time=t0 + timedelta(seconds=seconds / 2),
+    )
+    remux = LiveRemux(
+        storage.staging_path(storage_keys(record)[0]),
+        start_time=record.start_time,
+        event_time=record.event_time,
+    )
+    remux.feed(buffer_pb2.ReadWindowResponse(codec=timeline.codec))
+    remux.feed(
+        buffer_pb2.ReadWindowResponse(packets=buffer_pb2.PacketBatch(packets=timeline.packets))
+    )
+    values = finish_clip(record, remux, storage)
+    sources = source_timelines(remux.timelines)
+    values.update(store_sidecar(record.model_copy(update=values), sources, storage))
+    return store.update(clip_id, state=READY, **values)

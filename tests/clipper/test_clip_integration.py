@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import closing
@@ -153,9 +154,54 @@ async def test_clip_of_live_video_becomes_ready_and_decodes(
     assert len(frames) >= 4 * 15
     assert duration_seconds(clip.duration) == pytest.approx(len(frames) / 15, abs=0.1)
 
+    # The sidecar the job committed says what the clip says, coverage included.
+    sidecar = b"".join(
+        [
+            m.data
+            async for m in clipper.ReadClipMedia(
+                clips_pb2.ReadClipMediaRequest(
+                    clip_id=clip.id, kind=clips_pb2.ReadClipMediaRequest.METADATA
+                )
+            )
+        ]
+    )
+    assert hashlib.sha256(sidecar).hexdigest() == clip.metadata_sha256
+    described = json.loads(sidecar)
+    assert described["media"]["complete"] == clip.complete
+    assert len(described["media"]["gaps"]) == len(clip.gaps)
+    assert described["files"]["video"]["sha256"] == clip.sha256
+    assert sum(t["packet_count"] for t in described["source_timelines"]) >= 4 * 15
+
     # Asking again for the same alert and camera returns the same clip.
     again = await clipper.CreateClip(around_now(alert_id="a1", event_id="e1"))
     assert again.id == clip.id and again.state == State.READY
+
+
+async def test_an_exact_clip_starts_at_the_requested_instant(
+    site: Site, clipper: clips_pb2_grpc.ClipServiceStub, tmp_path: Path
+) -> None:
+    created = await clipper.CreateClip(around_now(trim=clips_pb2.EXACT))
+    clip, _ = await wait_finished(clipper, created.id)
+
+    assert clip.state == State.READY, clip.failure_reason
+    assert clip.trim == clips_pb2.EXACT
+    start = timestamp_seconds(clip.start_time)
+    media_start = timestamp_seconds(clip.media_start_time)
+    # The frame on screen at start_time is shown first (15 fps), not the keyframe.
+    assert start - 1 / 15 < media_start <= start
+    request = clips_pb2.ReadClipMediaRequest(
+        clip_id=clip.id, kind=clips_pb2.ReadClipMediaRequest.VIDEO
+    )
+    mp4 = b"".join([m.data async for m in clipper.ReadClipMedia(request)])
+    assert hashlib.sha256(mp4).hexdigest() == clip.sha256
+    path = tmp_path / "exact.mp4"
+    path.write_bytes(mp4)
+    with closing(av.open(str(path))) as container:
+        frames = list(container.decode(video=0))
+    assert float(frames[0].pts * frames[0].time_base) == pytest.approx(0, abs=1e-3)
+    assert duration_seconds(clip.duration) == pytest.approx(len(frames) / 15, abs=0.1)
+    end = timestamp_seconds(clip.end_time)
+    assert len(frames) / 15 >= end - start - 1 / 15
 
 
 async def test_window_older_than_the_buffer_fails_with_the_buffers_reason(
@@ -171,6 +217,31 @@ async def test_window_older_than_the_buffer_fails_with_the_buffers_reason(
     assert clip.attempts == 1  # final at once: no retry can bring the video back
     assert "FAILED_PRECONDITION" in clip.failure_reason
     assert "buffer" in clip.failure_reason
+
+
+async def test_cancel_stops_a_job_following_the_camera(
+    site: Site, clipper: clips_pb2_grpc.ClipServiceStub
+) -> None:
+    created = await clipper.CreateClip(around_now(pre=1, post=30))
+    deadline = time.monotonic() + 10
+    while (await clipper.GetClip(clips_pb2.GetClipRequest(id=created.id))).state != (
+        State.RECORDING
+    ):
+        assert time.monotonic() < deadline, "the job never started recording"
+        await asyncio.sleep(0.05)
+
+    cancelled = await clipper.CancelClip(clips_pb2.CancelClipRequest(id=created.id))
+
+    assert cancelled.state == State.CANCELLED
+    assert cancelled.size_bytes == 0 and not cancelled.sha256
+    stored = site.data_dir / "clips"
+    assert not list(stored.rglob(f"*{created.id}*"))  # nothing kept, not even staged
+    assert not list(site.settings.staged_windows_dir.glob(f"*{created.id}*"))
+    audit = await clipper.ListAuditEntries(
+        clips_pb2.ListAuditEntriesRequest(clip_id=created.id)
+    )
+    assert [e.action for e in audit.entries] == ["created", "recording", "cancelled"]
+    assert audit.chain_intact
 
 
 async def test_an_interrupted_job_resumes_after_a_restart(site: Site) -> None:

@@ -12,10 +12,12 @@ import av
 import pytest
 
 from eventclip.buffer.synthetic import SyntheticSpec
-from eventclip.clipper.remux import LiveRemux, RemuxError, Segment, remux_to_mp4
+from eventclip.clipper.live import LiveRemux
+from eventclip.media.mp4 import RemuxError, remux_to_mp4
+from eventclip.media.timelines import Timeline
 from eventclip.v1 import buffer_pb2
 
-from .media import recording_segment, synthetic_segment
+from .media import recording_timeline, synthetic_timeline
 
 T0 = datetime(2025, 3, 1, 10, 0, 0, tzinfo=UTC)
 SPEC = SyntheticSpec(width=640, height=360, fps=15, gop_frames=15)
@@ -42,12 +44,12 @@ def decoded_frames(path: Path) -> list[av.VideoFrame]:
 
 
 @pytest.fixture(scope="module")
-def window() -> Segment:
+def window() -> Timeline:
     """4 s of 640x360 at 15 fps, keyframes every second (frames 0, 15, 30, 45)."""
-    return synthetic_segment(SPEC, 60, T0)
+    return synthetic_timeline(SPEC, 60, T0)
 
 
-def test_snaps_back_to_the_keyframe_before_start(window: Segment, tmp_path: Path) -> None:
+def test_snaps_back_to_the_keyframe_before_start(window: Timeline, tmp_path: Path) -> None:
     out = tmp_path / "clip.mp4"
     result = remux_to_mp4([window], out, start_time=T0 + timedelta(seconds=1.5))
 
@@ -73,7 +75,7 @@ def test_snaps_back_to_the_keyframe_before_start(window: Segment, tmp_path: Path
         assert float(container.duration / av.time_base) == pytest.approx(3.0, abs=0.01)
 
 
-def test_start_before_the_first_keyframe_keeps_everything(window: Segment, tmp_path: Path) -> None:
+def test_start_before_the_first_keyframe_keeps_everything(window: Timeline, tmp_path: Path) -> None:
     out = tmp_path / "clip.mp4"
     result = remux_to_mp4([window], out, start_time=T0 - timedelta(seconds=5))
     assert result.frame_count == 60
@@ -81,14 +83,14 @@ def test_start_before_the_first_keyframe_keeps_everything(window: Segment, tmp_p
     assert len(decoded_frames(out)) == 60
 
 
-def test_start_exactly_on_a_keyframe_starts_there(window: Segment, tmp_path: Path) -> None:
+def test_start_exactly_on_a_keyframe_starts_there(window: Timeline, tmp_path: Path) -> None:
     result = remux_to_mp4([window], tmp_path / "c.mp4", start_time=T0 + timedelta(seconds=2))
     assert result.media_start_time == T0 + timedelta(seconds=2)
     assert result.frame_count == 30
 
 
 def test_faststart_puts_moov_before_mdat_and_leaves_no_temp_file(
-    window: Segment, tmp_path: Path
+    window: Timeline, tmp_path: Path
 ) -> None:
     out = tmp_path / "clip.mp4"
     remux_to_mp4([window], out)
@@ -99,25 +101,25 @@ def test_faststart_puts_moov_before_mdat_and_leaves_no_temp_file(
 
 
 def test_a_window_without_keyframe_fails_and_writes_nothing(
-    window: Segment, tmp_path: Path
+    window: Timeline, tmp_path: Path
 ) -> None:
-    no_keyframe = Segment(window.codec, [p for p in window.packets if not p.keyframe])
+    no_keyframe = Timeline(window.codec, [p for p in window.packets if not p.keyframe])
     with pytest.raises(RemuxError, match="no keyframe"):
         remux_to_mp4([no_keyframe], tmp_path / "clip.mp4")
     with pytest.raises(RemuxError, match="no packets"):
-        remux_to_mp4([Segment(window.codec, [])], tmp_path / "clip.mp4")
+        remux_to_mp4([Timeline(window.codec, [])], tmp_path / "clip.mp4")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_two_segments_with_the_same_codec_continue_the_timeline(tmp_path: Path) -> None:
-    first = synthetic_segment(SPEC, 30, T0, segment_id=1)
+def test_two_timelines_with_the_same_codec_continue_the_timeline(tmp_path: Path) -> None:
+    first = synthetic_timeline(SPEC, 30, T0, timeline_id=1)
     # After a reconnect: new encoder, timestamps restart far away, 5 s wall-clock gap.
-    second = synthetic_segment(SPEC, 30, T0 + timedelta(seconds=7), segment_id=2, first_pts=9000)
+    second = synthetic_timeline(SPEC, 30, T0 + timedelta(seconds=7), timeline_id=2, first_pts=9000)
     assert first.same_stream_as(second)
     out = tmp_path / "clip.mp4"
     result = remux_to_mp4([first, second], out, start_time=T0)
 
-    assert result.segments_used == 2
+    assert result.timelines_used == 2
     assert result.frame_count == 60
     assert result.duration_seconds == pytest.approx(4.0)
     assert result.media_end_time == T0 + timedelta(seconds=9)
@@ -129,14 +131,14 @@ def test_two_segments_with_the_same_codec_continue_the_timeline(tmp_path: Path) 
     assert [i for i, f in enumerate(frames) if f.key_frame] == [0, 15, 30, 45]
 
 
-def test_changed_codec_keeps_the_segment_with_the_event(tmp_path: Path) -> None:
-    before = synthetic_segment(SPEC, 30, T0, segment_id=1)
+def test_changed_codec_keeps_the_timeline_with_the_event(tmp_path: Path) -> None:
+    before = synthetic_timeline(SPEC, 30, T0, timeline_id=1)
     small = SyntheticSpec(width=320, height=180, fps=15, gop_frames=15)
-    after = synthetic_segment(small, 45, T0 + timedelta(seconds=2), segment_id=2)
+    after = synthetic_timeline(small, 45, T0 + timedelta(seconds=2), timeline_id=2)
     out = tmp_path / "clip.mp4"
     result = remux_to_mp4([before, after], out, start_time=T0, event_time=T0 + timedelta(seconds=3))
     assert (result.width, result.height, result.frame_count) == (320, 180, 45)
-    assert "left out 1 segment" in result.note
+    assert "left out 1 timeline" in result.note
     frames = decoded_frames(out)
     assert (frames[0].width, frames[0].height, len(frames)) == (320, 180, 45)
 
@@ -145,7 +147,7 @@ def test_changed_codec_keeps_the_segment_with_the_event(tmp_path: Path) -> None:
 
 
 def test_street_recording_keeps_its_irregular_keyframes(street_bikes: Path, tmp_path: Path) -> None:
-    window = recording_segment(street_bikes, T0)
+    window = recording_timeline(street_bikes, T0)
     source_keyframes = [
         round((p.wall_time.ToDatetime(UTC) - T0).total_seconds(), 3)
         for p in window.packets
@@ -171,13 +173,13 @@ def test_street_recording_keeps_its_irregular_keyframes(street_bikes: Path, tmp_
     assert keyframe_times == pytest.approx([t - kept[0] for t in kept], abs=0.002)
 
 
-def as_replies(segments: list[Segment], batch: int) -> list[buffer_pb2.ReadWindowResponse]:
-    """The segments as ReadWindow replies: codec, then packet batches of ``batch``."""
+def as_replies(timelines: list[Timeline], batch: int) -> list[buffer_pb2.ReadWindowResponse]:
+    """The timelines as ReadWindow replies: codec, then packet batches of ``batch``."""
     replies = []
-    for segment in segments:
-        replies.append(buffer_pb2.ReadWindowResponse(codec=segment.codec))
-        for i in range(0, len(segment.packets), batch):
-            chunk = buffer_pb2.PacketBatch(packets=segment.packets[i : i + batch])
+    for timeline in timelines:
+        replies.append(buffer_pb2.ReadWindowResponse(codec=timeline.codec))
+        for i in range(0, len(timeline.packets), batch):
+            chunk = buffer_pb2.PacketBatch(packets=timeline.packets[i : i + batch])
             replies.append(buffer_pb2.ReadWindowResponse(packets=chunk))
     return replies
 
@@ -188,7 +190,7 @@ def test_live_remux_writes_what_the_batch_remux_writes(
 ) -> None:
     # The street recording has B-frames and irregular GOPs: the hardest case for
     # choosing the start and for durations taken from the next packet's DTS.
-    window = recording_segment(street_bikes, T0)
+    window = recording_timeline(street_bikes, T0)
     start = T0 + timedelta(seconds=2)
     expected = remux_to_mp4([window], tmp_path / "batch.mp4", start_time=start)
 
@@ -203,9 +205,9 @@ def test_live_remux_writes_what_the_batch_remux_writes(
 
 
 def test_live_remux_falls_back_when_the_codec_changes(tmp_path: Path) -> None:
-    before = synthetic_segment(SPEC, 30, T0, segment_id=1)
+    before = synthetic_timeline(SPEC, 30, T0, timeline_id=1)
     small = SyntheticSpec(width=320, height=180, fps=15, gop_frames=15)
-    after = synthetic_segment(small, 45, T0 + timedelta(seconds=2), segment_id=2)
+    after = synthetic_timeline(small, 45, T0 + timedelta(seconds=2), timeline_id=2)
     event = T0 + timedelta(seconds=3)
 
     live = LiveRemux(tmp_path / "clip.mp4", start_time=T0, event_time=event)
@@ -214,11 +216,11 @@ def test_live_remux_falls_back_when_the_codec_changes(tmp_path: Path) -> None:
     result = live.finish()
 
     assert (result.width, result.height, result.frame_count) == (320, 180, 45)
-    assert "left out 1 segment" in result.note
+    assert "left out 1 timeline" in result.note
     assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
 
 
-def test_live_remux_abort_leaves_no_file(window: Segment, tmp_path: Path) -> None:
+def test_live_remux_abort_leaves_no_file(window: Timeline, tmp_path: Path) -> None:
     live = LiveRemux(tmp_path / "clip.mp4", start_time=T0)
     for reply in as_replies([window], 5)[:4]:
         live.feed(reply)

@@ -9,73 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, timedelta
 
 import grpc
-import pytest
-from conftest import free_port
 
 from eventclip.buffer.synthetic import SyntheticSpec
-from eventclip.clipper.jobs import finish_clip, storage_keys
-from eventclip.clipper.models import READY
-from eventclip.clipper.remux import LiveRemux
-from eventclip.clipper.service import RunningClipper, start
-from eventclip.config import load_settings
-from eventclip.timeutil import to_duration, to_timestamp, utcnow
-from eventclip.v1 import buffer_pb2, clips_pb2, clips_pb2_grpc
+from eventclip.timeutil import to_duration, to_timestamp
+from eventclip.v1 import clips_pb2, clips_pb2_grpc
 
-from .media import synthetic_segment
+from .harness import Harness, expect_error, later, request
+from .media import make_ready
 
 Kind = clips_pb2.ReadClipMediaRequest.Kind
-
-
-@dataclass
-class Harness:
-    service: RunningClipper
-    stub: clips_pb2_grpc.ClipServiceStub
-    data_dir: Path
-
-
-@pytest.fixture
-async def clipper(tmp_path: Path) -> AsyncIterator[Harness]:
-    settings = load_settings(
-        data_dir=tmp_path,
-        cameras=[
-            {"id": "cam1", "source": "synthetic://"},
-            {"id": "cam2", "source": "synthetic://"},
-        ],
-        services={"clipper": {"port": 0}, "buffer": {"port": free_port()}},
-        registers=[],
-        clips={"max_seconds": 120, "pre_roll_seconds": 10, "post_roll_seconds": 5},
-    )
-    service = await start(settings)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}")
-    try:
-        yield Harness(service, clips_pb2_grpc.ClipServiceStub(channel), tmp_path)
-    finally:
-        await channel.close()
-        await service.stop(0)
-
-
-def later(minutes: float = 60) -> datetime:
-    """An event time whose post-roll is far away: the job only waits."""
-    return utcnow() + timedelta(minutes=minutes)
-
-
-def request(**fields: object) -> clips_pb2.CreateClipRequest:
-    values: dict[str, object] = {"camera_id": "cam1", "event_time": to_timestamp(later())}
-    values.update(fields)
-    return clips_pb2.CreateClipRequest(**values)
-
-
-async def expect_error(call: object, code: grpc.StatusCode, words: str) -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        await call  # type: ignore[misc]
-    assert info.value.code() == code
-    assert words in info.value.details()
 
 
 async def test_create_clip_validation(clipper: Harness) -> None:
@@ -128,6 +73,31 @@ async def test_create_clip_is_pending_with_the_window_and_defaults(clipper: Harn
         grpc.StatusCode.NOT_FOUND,
         "0000",
     )
+
+
+async def test_create_clip_stores_the_trim_else_the_configured_one(clipper: Harness) -> None:
+    stub = clipper.stub
+    default = await stub.CreateClip(request())
+    exact = await stub.CreateClip(request(trim=clips_pb2.EXACT))
+    keyframe = await stub.CreateClip(request(trim=clips_pb2.KEYFRAME))
+    assert (default.trim, exact.trim, keyframe.trim) == (
+        clips_pb2.KEYFRAME,
+        clips_pb2.EXACT,
+        clips_pb2.KEYFRAME,
+    )
+    assert (await stub.GetClip(clips_pb2.GetClipRequest(id=exact.id))).trim == clips_pb2.EXACT
+    await expect_error(
+        stub.CreateClip(request(trim=7)), grpc.StatusCode.INVALID_ARGUMENT, "trim must be"
+    )
+
+    settings = clipper.service.clipper.settings.model_copy(
+        update={
+            "clips": clipper.service.clipper.settings.clips.model_copy(update={"trim": "exact"})
+        }
+    )
+    clipper.service.clipper.settings = settings
+    assert (await stub.CreateClip(request())).trim == clips_pb2.EXACT
+    assert (await stub.CreateClip(request(trim=clips_pb2.KEYFRAME))).trim == clips_pb2.KEYFRAME
 
 
 async def test_create_clip_is_idempotent(clipper: Harness) -> None:
@@ -204,33 +174,14 @@ async def test_read_clip_media_ranges(clipper: Harness) -> None:
 
     # Make the clip READY with real media: 1280x720 keyframes are large enough that
     # the MP4 spans several 1 MiB chunks.
-    t0 = utcnow() - timedelta(minutes=5)
     spec = SyntheticSpec(width=1280, height=720, fps=15, gop_frames=15, bitrate=8_000_000)
-    segment = synthetic_segment(spec, 45, t0)
-    store = clipper.service.clipper.store
-    record = store.update(
-        pending.id,
-        start_time=t0,
-        end_time=t0 + timedelta(seconds=3),
-        event_time=t0 + timedelta(seconds=1),
-    )
-    storage = clipper.service.clipper.storage
-    remux = LiveRemux(
-        storage.staging_path(storage_keys(record)[0]),
-        start_time=record.start_time,
-        event_time=record.event_time,
-    )
-    remux.feed(buffer_pb2.ReadWindowResponse(codec=segment.codec))
-    remux.feed(
-        buffer_pb2.ReadWindowResponse(packets=buffer_pb2.PacketBatch(packets=segment.packets))
-    )
-    values = finish_clip(record, remux, storage)
-    store.update(pending.id, state=READY, **values)
+    service = clipper.service.clipper
+    record = make_ready(service.store, service.storage, pending.id, spec, 45)
     clip = await stub.GetClip(clips_pb2.GetClipRequest(id=pending.id))
     assert clip.state == clips_pb2.Clip.READY
     assert clip.size_bytes > 1 << 20
 
-    video = (clipper.data_dir / "clips" / values["video_key"]).read_bytes()
+    video = (clipper.data_dir / "clips" / str(record.video_key)).read_bytes()
     assert hashlib.sha256(video).hexdigest() == clip.sha256
 
     whole = await read_media(stub, clip_id=clip.id, kind=Kind.VIDEO)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from eventclip.clipper.storage import LocalStorage, atomic_output
+from eventclip.clipper.storage import LocalStorage
+from eventclip.files import atomic_output
 
 
 def test_commit_records_size_and_sha256_and_serves_ranges(tmp_path: Path) -> None:

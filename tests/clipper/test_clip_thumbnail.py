@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 
 from eventclip.buffer.synthetic import SyntheticSpec
-from eventclip.clipper.remux import Segment
 from eventclip.clipper.thumbnail import (
     ThumbnailError,
     fit_inside,
     make_thumbnail,
     nearest_keyframe,
 )
+from eventclip.media.timelines import Timeline
 
-from .media import recording_segment, synthetic_segment
+from .media import recording_timeline, synthetic_timeline
 
 T0 = datetime(2025, 3, 1, 10, 0, 0, tzinfo=UTC)
 
@@ -41,7 +41,7 @@ def test_fit_inside_keeps_the_aspect_ratio() -> None:
 
 def test_thumbnail_is_the_keyframe_nearest_the_event() -> None:
     spec = SyntheticSpec(width=640, height=360, fps=15, gop_frames=15)
-    window = synthetic_segment(spec, 60, T0)  # keyframes: frames 0, 15, 30, 45
+    window = synthetic_timeline(spec, 60, T0)  # keyframes: frames 0, 15, 30, 45
     event = T0 + timedelta(seconds=2.4)  # nearer frame 30 (2.0 s) than frame 45 (3.0 s)
 
     thumb = make_thumbnail([window], event)
@@ -59,7 +59,7 @@ def test_thumbnail_is_the_keyframe_nearest_the_event() -> None:
 
 
 def test_letterbox_bars_are_black_for_a_wide_source(street_bikes: Path) -> None:
-    window = recording_segment(street_bikes, T0)  # 640x272
+    window = recording_timeline(street_bikes, T0)  # 640x272
     thumb = make_thumbnail([window], T0 + timedelta(seconds=5))
     _, rgb = decode_jpeg(thumb.jpeg)
     assert rgb.shape == (240, 320, 3)
@@ -73,7 +73,7 @@ def test_letterbox_bars_are_black_for_a_wide_source(street_bikes: Path) -> None:
 
 def test_no_keyframe_is_an_error() -> None:
     spec = SyntheticSpec(width=320, height=180, fps=15, gop_frames=15)
-    window = synthetic_segment(spec, 10, T0)
-    inter_only = Segment(window.codec, [p for p in window.packets if not p.keyframe])
+    window = synthetic_timeline(spec, 10, T0)
+    inter_only = Timeline(window.codec, [p for p in window.packets if not p.keyframe])
     with pytest.raises(ThumbnailError, match="no keyframe"):
         nearest_keyframe([inter_only], T0)

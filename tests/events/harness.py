@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,17 +13,18 @@ from typing import Any
 import grpc
 import pluggy
 import pytest
-from conftest import free_port
-from google.type.money_pb2 import Money
+from backends import refund as refund_at
+from conftest import BUILTIN_PLUGINS, free_port
 
 from eventclip.config import Settings, load_settings
 from eventclip.events.clips import ClipRetryPolicy
 from eventclip.events.service import EventsService, start
 from eventclip.events.types import PosEvent
-from eventclip.timeutil import to_timestamp, utcnow
+from eventclip.retry import Backoff
 from eventclip.v1 import events_pb2, events_pb2_grpc
 
 REGISTER = "till-1"
+BUILTIN_RULES = BUILTIN_PLUGINS
 CAMERAS = ["cam1", "cam2"]
 REASON = "refund of USD 500.00 without manager approval (over 100)"
 
@@ -39,6 +39,7 @@ def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: 
         # Nothing listens on the clipper's port: the clipper is down.
         "services": {"events": {"port": 0}, "clipper": {"port": free_port()}},
         "plugin_timeout_seconds": 0.5,
+        "plugins": BUILTIN_RULES,
     }
     values.update(overrides)
     return load_settings(**values)
@@ -61,12 +62,14 @@ class Events:
 
 @contextlib.asynccontextmanager
 async def running(
-    settings: Settings, plugin_manager: pluggy.PluginManager | None = None
+    settings: Settings,
+    plugin_manager: pluggy.PluginManager | None = None,
+    clip_retry: ClipRetryPolicy | None = None,
 ) -> AsyncIterator[Events]:
     service = await start(
         settings,
         plugin_manager=plugin_manager,
-        clip_retry=ClipRetryPolicy(initial=0.2, maximum=0.5, idle_poll=1),
+        clip_retry=clip_retry or ClipRetryPolicy(Backoff(initial=0.2, maximum=0.5), idle_poll=1),
     )
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
@@ -76,20 +79,9 @@ async def running(
 
 
 def refund(**fields: Any) -> events_pb2.PosEvent:
-    """An unapproved USD 500.00 refund at REGISTER a moment ago."""
-    values: dict[str, Any] = {
-        "event_id": f"pos-{uuid.uuid4().hex[:12]}",
-        "type": events_pb2.PosEvent.REFUND,
-        "store_id": "s1",
-        "register_id": REGISTER,
-        "operator_id": "op-7",
-        "amount": Money(currency_code="USD", units=500),
-        "transaction_id": "tx-1",
-        "occurred_at": to_timestamp(utcnow() - timedelta(seconds=0.5)),
-        "attributes": {"lane": "3"},
-    }
-    values.update(fields)
-    return events_pb2.PosEvent(**values)
+    """An unapproved USD 500.00 refund at REGISTER a moment ago (lane 3)."""
+    fields = {"register_id": REGISTER, "attributes": {"lane": "3"}, **fields}
+    return refund_at(fields.pop("register_id"), **fields)
 
 
 async def status_of(call: Any) -> tuple[grpc.StatusCode, str]:

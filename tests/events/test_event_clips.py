@@ -1,6 +1,7 @@
 """Clip requests from the events service reaching the REAL clipper over gRPC:
 one clip per camera of the register, replayed on retry, requested later when
-the clipper was down, and one trace from SubmitEvent to CreateClip."""
+the clipper was down (also across a restart of the events service), and one
+trace from SubmitEvent to CreateClip."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from pathlib import Path
 
 import grpc
 import pytest
+from opentelemetry.trace import SpanKind
 
 from eventclip.config import Settings
+from eventclip.events.clips import ClipRetryPolicy
+from eventclip.retry import Backoff
 from eventclip.timeutil import from_timestamp
 from eventclip.v1 import clips_pb2, clips_pb2_grpc, events_pb2
 
-from .harness import CAMERAS, make_settings, refund, running
+from .harness import CAMERAS, Events, make_settings, refund, running
 
 clipper_service = pytest.importorskip(
     "eventclip.clipper.service", reason="eventclip.clipper.service not there yet"
@@ -62,17 +66,46 @@ async def test_clips_are_requested_once_the_clipper_comes_back(tmp_path: Path) -
         assert list(response.clip_ids) == []
         clipper = await clipper_service.start(settings)  # on the port events already targets
         try:
-            deadline = time.monotonic() + 15
-            while True:
-                alert = await events.stub.GetAlert(
-                    events_pb2.GetAlertRequest(id=response.alert.id), timeout=5
-                )
-                if len(alert.clip_ids) == len(CAMERAS):
-                    break
-                assert time.monotonic() < deadline, f"clip ids never filled: {alert}"
-                await asyncio.sleep(0.2)
+            alert = await wait_for_clip_ids(events, response.alert.id)
             clips = await clips_of(settings, response.alert.id)
             assert [c.id for c in clips] == list(alert.clip_ids)
+        finally:
+            await clipper.stop(1.0)
+
+
+async def wait_for_clip_ids(events: Events, alert_id: str) -> events_pb2.Alert:
+    deadline = time.monotonic() + 15
+    while True:
+        alert = await events.stub.GetAlert(events_pb2.GetAlertRequest(id=alert_id), timeout=5)
+        if len(alert.clip_ids) == len(CAMERAS):
+            return alert
+        assert time.monotonic() < deadline, f"clip ids never filled: {alert}"
+        await asyncio.sleep(0.2)
+
+
+async def test_clips_still_to_request_survive_a_restart_of_the_events_service(
+    tmp_path: Path, database_url: str
+) -> None:
+    settings = make_settings(tmp_path, database_url)
+    event = refund()
+    # The clipper is down: the alert is raised with every camera pending.
+    async with running(settings) as events:
+        first = await events.submit(event)
+        assert first.HasField("alert") and list(first.clip_ids) == []
+    # Restarted on the same database; then the clipper comes up.
+    async with running(settings) as events:
+        clipper = await clipper_service.start(settings)
+        try:
+            alert = await wait_for_clip_ids(events, first.alert.id)
+            clips = await clips_of(settings, first.alert.id)
+            assert [c.camera_id for c in clips] == CAMERAS  # one per camera
+            assert [c.id for c in clips] == list(alert.clip_ids)
+            # The POS retrying the event gets its first response back (the same
+            # alert) and no clip is requested twice.
+            again = await events.submit(event)
+            assert again.replayed and again.alert.id == first.alert.id
+            await asyncio.sleep(1.0)  # a few more retry rounds (0.2-0.5 s apart)
+            assert [c.id for c in await clips_of(settings, first.alert.id)] == list(alert.clip_ids)
         finally:
             await clipper.stop(1.0)
 
@@ -90,3 +123,32 @@ async def test_create_clip_is_in_the_submit_event_trace(tmp_path: Path, spans) -
     create = [s for s in finished if s.name.endswith("ClipService/CreateClip")]
     assert create, [s.name for s in finished]
     assert all(s.context.trace_id == submit.context.trace_id for s in create)
+
+
+async def test_the_retry_loop_leaves_alerts_with_a_request_in_flight_alone(
+    tmp_path: Path, spans
+) -> None:
+    """The loop reads pending alerts from the database; a new alert is pending
+    there from its INSERT until its inline CreateClip is recorded. Polling
+    without pause, the loop would hit that window on some of these events."""
+    settings = make_settings(tmp_path)
+    restless = ClipRetryPolicy(Backoff(initial=0.001, maximum=0.001), idle_poll=0.001)
+    clipper = await clipper_service.start(settings)
+    try:
+        async with running(settings, clip_retry=restless) as events:
+            for _ in range(10):
+                response = await events.submit(refund())
+                assert len(response.clip_ids) == len(CAMERAS)
+    finally:
+        await clipper.stop(1.0)
+    finished = spans.get_finished_spans()
+    submits = {s.context.trace_id for s in finished if s.name.endswith("EventService/SubmitEvent")}
+    created = [
+        s
+        for s in finished
+        if s.name.endswith("ClipService/CreateClip") and s.kind == SpanKind.SERVER
+    ]
+    assert len(submits) == 10
+    # One CreateClip per camera and event, each in its SubmitEvent's trace.
+    assert len(created) == 10 * len(CAMERAS)
+    assert {s.context.trace_id for s in created} == submits

@@ -23,9 +23,9 @@ from eventclip.events.plugins import (
 )
 from eventclip.events.types import RiskScore
 
-from .harness import make_event
+from .harness import BUILTIN_RULES, make_event, make_settings, refund, running
 
-BUILTIN = "refund_without_approval"
+(BUILTIN,) = BUILTIN_RULES
 
 
 def no_options(name: str) -> dict:
@@ -88,7 +88,7 @@ class WrongType:
 
 @pytest.fixture
 def pm() -> pluggy.PluginManager:
-    return create_plugin_manager()
+    return create_plugin_manager(BUILTIN_RULES)
 
 
 @pytest.fixture
@@ -242,7 +242,7 @@ async def test_entry_point_plugins_load_and_score(site: Path) -> None:
                 return RiskScore(options.get("score", 0.3), "drawer opened without a sale")
         """,
     )
-    pm = create_plugin_manager()
+    pm = create_plugin_manager(["nosale", BUILTIN])
     assert plugin_names(pm) == ["nosale", BUILTIN]
     assert [dist.metadata["Name"] for _, dist in pm.list_plugin_distinfo()] == ["eventclip-nosale"]
     runner = PluginRunner(pm, timeout=1)
@@ -258,7 +258,7 @@ async def test_entry_point_plugins_load_and_score(site: Path) -> None:
 def test_plugin_that_fails_to_import_names_itself(site: Path) -> None:
     write_distribution(site, "broken", "raise ImportError('missing dependency foo')\n")
     with pytest.raises(PluginLoadError, match=r"'broken' failed to load.*missing dependency foo"):
-        create_plugin_manager()
+        create_plugin_manager(["broken", BUILTIN])
     assert plugin_names(create_plugin_manager([BUILTIN])) == [BUILTIN]
 
 
@@ -275,4 +275,12 @@ def test_implementation_of_an_unknown_hook_fails_check_pending(site: Path) -> No
         """,
     )
     with pytest.raises(PluginLoadError, match=r"plugin 'typo' is invalid.*score_evnt"):
-        create_plugin_manager()
+        create_plugin_manager(["typo"])
+
+
+async def test_the_test_services_load_only_their_allowlist(site: Path, tmp_path: Path) -> None:
+    # Something installed in the environment that would break (or score) if loaded.
+    write_distribution(site, "broken", "raise ImportError('missing dependency foo')\n")
+    async with running(make_settings(tmp_path)) as events:
+        response = await events.submit(refund())
+    assert [r.rule for r in response.assessment.results] == [BUILTIN]

@@ -27,7 +27,17 @@ from eventclip.events.types import RiskScore
 from eventclip.timeutil import utcnow
 from eventclip.v1 import events_pb2
 
-from .harness import CAMERAS, REASON, REGISTER, Events, make_settings, refund, running, status_of
+from .harness import (
+    BUILTIN_RULES,
+    CAMERAS,
+    REASON,
+    REGISTER,
+    Events,
+    make_settings,
+    refund,
+    running,
+    status_of,
+)
 
 # -- validation -----------------------------------------------------------------
 
@@ -210,7 +220,7 @@ class SmallRisk:
 
 @pytest.fixture
 def plugin_manager() -> Iterator[pluggy.PluginManager]:
-    pm = create_plugin_manager()
+    pm = create_plugin_manager(BUILTIN_RULES)
     throwaway = {"explodes": Explodes(), "sleeps": Sleeps(), "small_risk": SmallRisk()}
     for name, plugin in throwaway.items():
         pm.register(plugin, name=name)

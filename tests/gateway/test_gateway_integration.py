@@ -21,7 +21,7 @@ import av
 import httpx
 import pytest
 import pytest_asyncio
-from conftest import free_port
+from conftest import BUILTIN_PLUGINS, free_port
 
 from eventclip.app import start_services, stop_services
 from eventclip.config import load_settings
@@ -50,6 +50,7 @@ async def suite(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Suite
         data_dir=data_dir,
         cameras=[{"id": CAMERA, "source": SOURCE, "buffer_seconds": 30}],
         registers=[{"id": REGISTER, "cameras": [CAMERA]}],
+        plugins=BUILTIN_PLUGINS,
         clips={
             "pre_roll_seconds": ROLL_SECONDS,
             "post_roll_seconds": ROLL_SECONDS,
@@ -260,11 +261,146 @@ async def test_manual_clip_video_ranges_and_thumbnail(suite: Suite) -> None:
     assert clip["id"] in [c["id"] for c in by_camera["clips"]]
     page = (await http.get("/api/v1/clips", params={"pageSize": 1})).json()
     assert len(page["clips"]) == 1 and page["nextPageToken"]
+    assert clip["trim"] == "KEYFRAME"  # the configured default
+
+
+async def test_manual_clip_asks_for_an_exact_start(suite: Suite) -> None:
+    later = (utcnow() + timedelta(hours=1)).isoformat()  # the job only waits
+    request = {"cameraId": CAMERA, "timestamp": later, "trim": "EXACT"}
+    created = await suite.http.post("/api/v1/clips", json=request)
+    assert created.status_code == 202, created.text
+    clip = (await suite.http.get(f"/api/v1/clips/{created.json()['id']}")).json()
+    assert clip["trim"] == "EXACT"
+
+
+async def ready_alert_clip(suite: Suite) -> tuple[str, dict[str, Any]]:
+    """(alert id, its READY clip) from a fresh refund."""
+    await wait_buffered(suite.http, ROLL_SECONDS + 1)
+    body = (await suite.http.post("/api/v1/events", json=refund())).json()
+    clip = await wait_settled(suite.http, body["alert"]["clipIds"][0])
+    assert clip["state"] == "READY", clip
+    return body["alert"]["id"], clip
+
+
+async def test_sidecar_download_and_audit_trail(suite: Suite) -> None:
+    http = suite.http
+    _alert_id, clip = await ready_alert_clip(suite)
+    assert clip["links"]["metadata"] == f"/api/v1/clips/{clip['id']}/metadata.json"
+    metadata = await http.get(clip["links"]["metadata"])
+    assert metadata.status_code == 200
+    assert metadata.headers["content-type"] == "application/json"
+    assert hashlib.sha256(metadata.content).hexdigest() == clip["metadataSha256"]
+    assert metadata.json()["files"]["video"]["sha256"] == clip["sha256"]
+    assert metadata.headers["content-disposition"].startswith("inline")
+
+    saved = await http.get(clip["links"]["video"], params={"download": "1"})
+    assert saved.status_code == 200
+    assert saved.headers["content-disposition"] == f'attachment; filename="{clip["id"]}.mp4"'
+    assert hashlib.sha256(saved.content).hexdigest() == clip["sha256"]
+
+    audit = (await http.get(clip["links"]["audit"])).json()
+    actions = [e["action"] for e in audit["entries"]]
+    assert actions[0] == "created" and "ready" in actions
+    assert actions[-2:] == ["viewed", "downloaded"]
+    assert audit["entries"][-1]["detail"] == "video from byte 0"
+    assert audit["chainIntact"] is True and audit["chainError"] == ""
+    assert int(audit["entries"][0]["sequence"]) == 1  # int64: a string in proto3 JSON
+    missing = await http.get("/api/v1/clips/nope/audit")
+    assert error_status(missing) == (404, "NOT_FOUND")
+
+
+async def test_hold_release_cancel_as_custom_methods(suite: Suite) -> None:
+    http = suite.http
+    _alert_id, clip = await ready_alert_clip(suite)
+    base = f"/api/v1/clips/{clip['id']}"
+    held = await http.post(f"{base}:hold", json={"reason": "case 2026-17"})
+    assert held.status_code == 200, held.text
+    assert held.json()["legalHold"] is True
+    again = await http.post(f"{base}:hold")  # no body: unchanged
+    assert again.status_code == 200 and again.json()["legalHold"] is True
+    released = await http.post(f"{base}:release", json={"reason": "case closed"})
+    assert released.json()["legalHold"] is False
+    details = [
+        (e["action"], e["detail"]) for e in (await http.get(f"{base}/audit")).json()["entries"]
+    ]
+    assert details[-2:] == [("held", "case 2026-17"), ("released", "case closed")]
+    bad_body = await http.post(f"{base}:hold", json={"why": "x"})
+    assert error_status(bad_body) == (400, "INVALID_ARGUMENT")
+
+    finished = await http.post(f"{base}:cancel")
+    assert error_status(finished) == (412, "FAILED_PRECONDITION")
+    future = await http.post(
+        "/api/v1/clips",
+        json={"cameraId": CAMERA, "timestamp": (utcnow() + timedelta(hours=1)).isoformat()},
+    )
+    future_id = future.json()["id"]
+    cancelled = await http.post(f"/api/v1/clips/{future_id}:cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "CANCELLED"
+    gone = await http.get(f"/api/v1/clips/{future_id}/video")
+    assert error_status(gone) == (404, "NOT_FOUND")
+    assert "cancelled" in gone.json()["error"]["message"]
+    assert error_status(await http.post("/api/v1/clips/nope:cancel")) == (404, "NOT_FOUND")
+
+
+async def test_deleted_media_is_410(suite: Suite) -> None:
+    from eventclip.clipper.retention import RetentionSweeper
+
+    _alert_id, clip = await ready_alert_clip(suite)
+    clipper = suite.services["clipper"].clipper  # type: ignore[attr-defined]
+    sweeper = RetentionSweeper(
+        clipper.store,
+        clipper.storage,
+        interval_seconds=3600,
+        clock=lambda: utcnow() + timedelta(days=400),
+    )
+    assert clip["id"] in await asyncio.to_thread(sweeper.sweep)
+    for link in ("video", "thumbnail", "metadata"):
+        response = await suite.http.get(clip["links"][link])
+        assert response.status_code == 410, link
+        assert "deleted by retention" in response.json()["error"]["message"]
+    record = (await suite.http.get(clip["links"]["self"])).json()
+    assert record["state"] == "DELETED" and record["deleteTime"]
+
+
+async def test_evidence_package_over_rest_verifies(suite: Suite, tmp_path: Path) -> None:
+    from eventclip.clipper.package import verify_package
+    from eventclip.clipper.signing import load_public_key
+
+    http = suite.http
+    alert_id, clip = await ready_alert_clip(suite)
+    response = await http.get(f"/api/v1/alerts/{alert_id}/evidence.zip")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/zip"
+    assert response.headers["content-disposition"] == (
+        f'attachment; filename="evidence-{alert_id}.zip"'
+    )
+    package = tmp_path / "evidence.zip"
+    package.write_bytes(response.content)
+    pem = await http.get("/api/v1/evidence/public-key")
+    assert pem.headers["content-type"].startswith("application/x-pem-file")
+    key = load_public_key(pem.content, "the gateway's public key")
+    check = verify_package(package, key)
+    assert check.ok, check.problem
+    assert f"clips/{clip['id']}/video.mp4" in check.checked
+    as_json = await http.get("/api/v1/evidence/public-key", headers={"Accept": "application/json"})
+    assert as_json.json()["pem"] == pem.text and len(as_json.json()["fingerprintSha256"]) == 64
+    missing = await http.get("/api/v1/alerts/nope/evidence.zip")
+    assert error_status(missing) == (404, "NOT_FOUND")
 
 
 async def test_docs_serve(suite: Suite) -> None:
     assert (await suite.http.get("/docs")).status_code == 200
-    assert "/api/v1/clips" in (await suite.http.get("/openapi.json")).json()["paths"]
+    paths = (await suite.http.get("/openapi.json")).json()["paths"]
+    assert "/api/v1/clips" in paths
+    assert {
+        "/api/v1/clips/{clip_id}:cancel",
+        "/api/v1/clips/{clip_id}:hold",
+        "/api/v1/clips/{clip_id}:release",
+        "/api/v1/clips/{clip_id}/audit",
+        "/api/v1/clips/{clip_id}/metadata.json",
+        "/api/v1/alerts/{alert_id}/evidence.zip",
+        "/api/v1/evidence/public-key",
+    } <= set(paths)
 
 
 async def test_health_follows_the_backends(suite: Suite) -> None:

@@ -131,6 +131,7 @@ async def test_dead_backend_is_503_naming_it(http: httpx.AsyncClient) -> None:
         ),
         ({"cameraId": "demo", "timestamp": "2026-11-21T15:00:00Z", "camera": "x"}, "camera"),
         ({"timestamp": "2026-11-21T15:00:00Z"}, "cameraId"),
+        ({"cameraId": "demo", "timestamp": "2026-11-21T15:00:00Z", "trim": "SOMETIMES"}, "trim"),
     ],
 )
 async def test_bad_manual_clip_request_is_400(
@@ -177,6 +178,19 @@ async def test_docs_and_openapi_are_served_offline(http: httpx.AsyncClient) -> N
     assert clip["startTime"]["format"] == "date-time"
     money = schemas["google.type.Money"]["properties"]
     assert money["units"]["type"] == "string"
+    assert {"legalHold", "expireTime", "deleteTime", "metadataSha256", "gaps"} <= set(clip)
+    entry = schemas["eventclip.v1.AuditEntry"]["properties"]
+    assert entry["sequence"] == {"type": "string", "format": "int64"}
+    assert {"previousSha256", "sha256", "actor"} <= set(entry)
+    trail = schemas["eventclip.v1.ListAuditEntriesResponse"]["properties"]
+    assert trail["chainIntact"] == {"type": "boolean"}
+    links = schemas["ClipResource"]["allOf"][1]["properties"]["links"]["properties"]
+    assert {"metadata", "audit"} <= set(links)
+    hold = spec["paths"]["/api/v1/clips/{clip_id}:hold"]["post"]
+    assert "412" in hold["responses"]
+    video = spec["paths"]["/api/v1/clips/{clip_id}/video"]["get"]
+    assert "410" in video["responses"]
+    assert "download" in {p["name"] for p in video["parameters"]}
     manual = spec["paths"]["/api/v1/clips"]["post"]
     assert "202" in manual["responses"] and "400" in manual["responses"]
     assert all(op.get("summary") for path in spec["paths"].values() for op in path.values())
@@ -251,3 +265,19 @@ async def test_stop_lets_an_in_flight_request_finish(tmp_path: Path) -> None:
         assert all(s.startswith("DEADLINE_EXCEEDED") for s in response.json()["services"].values())
     finally:
         silent.close()
+
+
+async def test_accepted_connections_send_without_nagle_delay(settings: Settings) -> None:
+    """Every response on a connection with Nagle's algorithm on waits for the
+    client's delayed ACK (~40 ms): the server side must set TCP_NODELAY."""
+    service = await start(settings)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.port}") as client:
+            assert (await client.get("/")).status_code == 200
+            # The server's end of that (kept-alive) connection, as uvicorn holds it.
+            connections = list(service._server.server_state.connections)
+            assert len(connections) == 1
+            sock = connections[0].transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        await service.stop(2)
