@@ -16,6 +16,7 @@ thumbnail, and ``ffmpeg -c copy`` from an MP4 of the same window for reference.
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import statistics
 import struct
@@ -27,9 +28,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from eventclip.buffer.synthetic import SyntheticEncoder, SyntheticSpec
-from eventclip.clipper.remux import remux_to_mp4, segments_from_responses
 from eventclip.clipper.storage import LocalStorage, file_digest
 from eventclip.clipper.thumbnail import make_thumbnail
+from eventclip.media.mp4 import remux_to_mp4
+from eventclip.media.timelines import timelines_from_responses
 from eventclip.timeutil import to_timestamp
 from eventclip.v1 import buffer_pb2
 
@@ -51,7 +53,7 @@ def build_window(path: Path) -> None:
         time_base_den=SPEC.fps,
         frame_rate_num=SPEC.fps,
         frame_rate_den=1,
-        segment_id=1,
+        timeline_id=1,
         pix_fmt="yuv420p",
     )
     messages = [buffer_pb2.ReadWindowResponse(codec=codec)]
@@ -97,24 +99,35 @@ def ffmpeg_cut_command(ffmpeg: str, source: Path, out: Path) -> list[str]:
     return [*cmd, "-c", "copy", "-movflags", "+faststart", str(out)]
 
 
-def ffmpeg_cut_samples(segments: list, runs: int) -> list[float]:
+def ffmpeg_cut_samples(timelines: list, runs: int) -> list[float]:
     """Seconds each of ``runs`` runs of the ffmpeg CLI takes to cut the window from
     an MP4 of it (page cache warmed first); [] when ffmpeg is not installed."""
+    return [wall for wall, _ in ffmpeg_cut_timings(timelines, runs)]
+
+
+def ffmpeg_cut_timings(timelines: list, runs: int) -> list[tuple[float, float]]:
+    """(wall seconds, CPU seconds: user + system of the ffmpeg process) of each of
+    ``runs`` runs of the ffmpeg CLI cutting the window from an MP4 of it (page
+    cache warmed first); [] when ffmpeg is not installed."""
     ffmpeg = shutil.which("ffmpeg")
     if not ffmpeg:
         return []
     with tempfile.TemporaryDirectory() as tmp:
         source, out = Path(tmp) / "source.mp4", Path(tmp) / "cut.mp4"
-        remux_to_mp4(segments, source)
+        remux_to_mp4(timelines, source)
         cmd = ffmpeg_cut_command(ffmpeg, source, out)
         subprocess.run(cmd, check=True)
-        samples = []
+        timings = []
         for _ in range(runs):
             out.unlink(missing_ok=True)  # a new file each run, as a clip job writes
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t = time.perf_counter()
             subprocess.run(cmd, check=True)
-            samples.append(time.perf_counter() - t)
-        return samples
+            wall = time.perf_counter() - t
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+            timings.append((wall, cpu))
+        return timings
 
 
 def median_p90(samples: list[float]) -> tuple[float, float]:
@@ -145,8 +158,8 @@ def main() -> None:
     args = parser.parse_args()
     if not args.cache.is_file():
         build_window(args.cache)
-    segments = segments_from_responses(load_window(args.cache))
-    packets = segments[0].packets
+    timelines = timelines_from_responses(load_window(args.cache))
+    packets = timelines[0].packets
     start = datetime.fromtimestamp(packets[0].wall_time.seconds, UTC)
     event = start + timedelta(seconds=SECONDS / 2)
     size_mb = sum(len(p.data) for p in packets) / 1e6
@@ -157,7 +170,7 @@ def main() -> None:
         storage = LocalStorage(Path(tmp) / "store")
 
         def remux() -> Path:
-            remux_to_mp4(segments, out, start_time=start, event_time=event)
+            remux_to_mp4(timelines, out, start_time=start, event_time=event)
             return out
 
         def remux_sha() -> Path:
@@ -167,12 +180,12 @@ def main() -> None:
 
         def remux_commit() -> Path:
             staged = storage.staging_path("cam/clip.mp4")
-            remux_to_mp4(segments, staged, start_time=start, event_time=event)
+            remux_to_mp4(timelines, staged, start_time=start, event_time=event)
             storage.commit("cam/clip.mp4", staged)
             return storage.path("cam/clip.mp4")
 
         def thumbnail() -> None:
-            make_thumbnail(segments, event)
+            make_thumbnail(timelines, event)
 
         rows = [
             ("remux -> MP4 (+faststart, atomic rename)", timed(remux, args.runs)),
@@ -180,7 +193,7 @@ def main() -> None:
             ("remux + storage commit (SHA-256, fsync)", timed(remux_commit, args.runs)),
             ("thumbnail 320x240 JPEG (1 keyframe)", timed(thumbnail, args.runs)),
         ]
-        cli = [s * 1000 for s in ffmpeg_cut_samples(segments, 5)]
+        cli = [s * 1000 for s in ffmpeg_cut_samples(timelines, 5)]
         if cli:
             rows.append(("ffmpeg CLI -ss -t -c copy (reference)", median_p90(cli)))
     print(f"\n{'step':<45} {'median ms':>10} {'p90 ms':>8}")
