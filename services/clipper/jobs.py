@@ -44,6 +44,7 @@ the job runs seconds later (and even after a restart).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import threading
@@ -239,12 +240,17 @@ class ClipJobs:
             remux.feed(reply)
 
         try:
-            async for reply in self._reader.read(record.camera_id, read_from, record.end_time):
-                if reply.HasField("codec"):
-                    timeline = reply.codec.timeline_id
-                fresh = reply if resume is None else resume.skip(reply, timeline)
-                if fresh is not None:
-                    await asyncio.to_thread(_locked, guard, take, fresh)
+            # Closed at once when the job is cancelled between replies (a stop, a
+            # CancelClip): a shared read then loses this reader now, not at GC.
+            async with contextlib.aclosing(
+                self._reader.read(record.camera_id, read_from, record.end_time)
+            ) as replies:
+                async for reply in replies:
+                    if reply.HasField("codec"):
+                        timeline = reply.codec.timeline_id
+                    fresh = reply if resume is None else resume.skip(reply, timeline)
+                    if fresh is not None:
+                        await asyncio.to_thread(_locked, guard, take, fresh)
             return None
         except FinalFailure as err:
             if remux.has_packets:
