@@ -83,6 +83,7 @@ from pathlib import Path
 import av
 
 from eventclip.files import atomic_output
+from eventclip.media.mp4_boxes import Mp4Layout, SampleTable
 from eventclip.media.timelines import Timeline, select_timelines, wall_seconds
 from eventclip.timeutil import from_timestamp, to_timestamp
 from eventclip.v1 import buffer_pb2
@@ -174,12 +175,15 @@ class Mp4Writer:
     """One MP4 track written by stream copy, a batch of packets at a time.
 
     Feed timelines in order: ``open_timeline(codec)`` then ``add_packets(...)`` in
-    decode order; ``close()`` writes the trailer, moves the file into place and
-    returns the RemuxResult; ``abort()`` leaves nothing behind. Every timeline
-    must be able to share the track with the first (``Timeline.same_stream_as``;
-    IncompatibleTimeline otherwise: choose timelines with ``select_timelines``).
+    decode order; ``close()`` finishes the file and returns the RemuxResult;
+    ``abort()`` leaves nothing behind. Every timeline must be able to share the
+    track with the first (``Timeline.same_stream_as``; IncompatibleTimeline
+    otherwise: choose timelines with ``select_timelines``).
 
-    ``path``: the MP4's file, or an ``io.BytesIO`` that receives its bytes.
+    ``path``: the MP4's file (FFmpeg's muxer writes it, moved into place by
+    ``close``), an ``io.BytesIO`` that receives its bytes, or a
+    ``SampleTable`` that collects the samples for ``eventclip.media.mp4_boxes``
+    to lay out (``plan_mp4``).
     The first timeline starts on its last keyframe at or before ``start`` (epoch
     seconds; its first keyframe when none is that early, or when ``start`` is
     None). ``exact_start``: hide the frames before ``start`` with an edit list
@@ -194,17 +198,17 @@ class Mp4Writer:
 
     def __init__(
         self,
-        path: str | os.PathLike[str] | io.BytesIO,
+        path: str | os.PathLike[str] | io.BytesIO | SampleTable,
         start: float | None,
         *,
         exact_start: bool = False,
     ) -> None:
-        self._target = path if isinstance(path, io.BytesIO) else Path(path)
+        self._muxer: SampleTable | _FFmpegMuxer = (
+            path if isinstance(path, SampleTable) else _FFmpegMuxer(path)
+        )
         self._start = start
         self._exact = exact_start
-        self._stack = contextlib.ExitStack()
-        self._output: av.container.OutputContainer | None = None
-        self._stream: av.video.stream.VideoStream | None = None
+        self._opened = False
         self._first_codec: buffer_pb2.CodecParameters | None = None
         self._codec: buffer_pb2.CodecParameters | None = None
         self._tb = Fraction(1)
@@ -249,14 +253,15 @@ class Mp4Writer:
         self._mux_pending(keep_last=True)
 
     def close(self, note: str = "") -> RemuxResult:
-        """Finish the file and move it into place. Raises RemuxError when nothing
-        decodable was written (no file is left behind)."""
+        """Finish the file (FFmpeg: its trailer, then the move into place; a
+        SampleTable: its layout). Raises RemuxError when nothing decodable was
+        written (no file is left behind)."""
         try:
             self._end_timeline()
-            if self._output is None:
+            if not self._opened:
                 raise RemuxError("the window holds no keyframe, nothing can be decoded")
             with self._converted_errors():
-                self._stack.close()  # trailer (+faststart), then the atomic rename
+                size = self._muxer.finish(self._end_pts)
         except BaseException:
             self.abort()
             raise
@@ -267,7 +272,7 @@ class Mp4Writer:
             media_end_time=datetime.fromtimestamp(self._media_end, UTC),
             duration_seconds=float(self._end_pts),
             frame_count=self._frames,
-            size_bytes=_size(self._target),
+            size_bytes=size,
             first_is_keyframe=self._first_keyframe,
             codec_name=codec.codec_name,
             width=codec.width,
@@ -278,10 +283,7 @@ class Mp4Writer:
 
     def abort(self) -> None:
         """Drop the partial file (idempotent)."""
-        # Closing a half-written container can fail again (a full disk); the
-        # temporary file is deleted either way (every exit callback runs).
-        with contextlib.suppress(OSError, av.FFmpegError):
-            self._stack.__exit__(RemuxError, RemuxError("aborted"), None)
+        self._muxer.abort()
 
     # -- internals ----------------------------------------------------------
 
@@ -295,7 +297,7 @@ class Mp4Writer:
             if final:
                 self._pending = []
             return False
-        start = self._start if self._output is None else None
+        start = self._start if not self._opened else None
         first = keyframes[0]
         if start is not None:
             if not final and wall_seconds(pending[keyframes[-1]]) <= start:
@@ -304,7 +306,11 @@ class Mp4Writer:
                 if wall_seconds(pending[i]) <= start:
                     first = i
         del pending[:first]
-        self._open_output()
+        assert self._codec is not None
+        with self._converted_errors():
+            self._muxer.start_timeline(self._codec, self._tb)
+        if not self._opened:
+            self._opened, self._first_codec = True, self._codec
         head = pending[0]
         if self._timelines == 0:
             shown = head
@@ -318,34 +324,6 @@ class Mp4Writer:
         self._timelines += 1
         self._started = True
         return True
-
-    def _open_output(self) -> None:
-        if self._output is not None:
-            return
-        codec = self._codec
-        assert codec is not None
-        with self._converted_errors():
-            target = self._target
-            if isinstance(target, io.BytesIO):
-                output = av.open(
-                    target, "w", format="mp4", options=MP4_OPTIONS, io_open=_second_cursor(target)
-                )
-            else:
-                tmp = self._stack.enter_context(atomic_output(target))
-                output = av.open(str(tmp), "w", format="mp4", options=MP4_OPTIONS)
-            template_holder = self._stack.enter_context(av.open(io.BytesIO(), "w", format="mp4"))
-            self._output = self._stack.enter_context(output)
-            # A never-opened codec context only names the codec; the muxer reads the
-            # stream's parameters (set below) from it when it writes the header.
-            template = template_holder.add_stream(codec.codec_name)
-            stream = self._output.add_stream_from_template(template, opaque=True)
-            ctx = stream.codec_context
-            ctx.extradata = codec.extradata or None
-            ctx.width, ctx.height = codec.width, codec.height
-            ctx.time_base = self._tb
-            stream.time_base = self._tb
-        self._stream = stream
-        self._first_codec = codec
 
     def _end_timeline(self) -> None:
         """Mux what the current timeline still holds (its last packet)."""
@@ -362,8 +340,7 @@ class Mp4Writer:
         count = len(pending) - 1 if keep_last else len(pending)
         # Plain ints and floats in this loop: it runs once per frame (900 for a 60 s
         # clip at 15 fps) and Fraction arithmetic here would cost more than muxing.
-        output, stream, tb, offset = self._output, self._stream, self._tb, self._offset
-        assert output is not None and stream is not None
+        add, offset = self._muxer.add, self._offset
         dts_end = pts_end = -(2**62)
         wall_end = self._media_end
         with self._converted_errors():
@@ -377,19 +354,14 @@ class Mp4Writer:
                         duration = self._step
                     else:
                         duration = max(p.dts - self._prev_dts, 1)
-                out = av.Packet(p.data)
-                out.time_base = tb
-                out.dts = dts = p.dts + offset
-                out.pts = pts = p.pts + offset
-                out.duration = duration
-                out.is_keyframe = p.keyframe
-                out.stream = stream
-                output.mux_one(out)
+                dts, pts = p.dts + offset, p.pts + offset
+                add(p.data, dts, pts, duration, p.keyframe)
                 self._prev_dts = p.dts
                 dts_end = max(dts_end, dts + duration)
                 pts_end = max(pts_end, pts + duration)
                 wall_end = max(wall_end, wall_seconds(p) + duration * self._tb_seconds)
         if count > 0:
+            tb = self._tb
             self._frames += count
             self._next_dts = max(self._next_dts, dts_end * tb)
             self._end_pts = max(self._end_pts, pts_end * tb)
@@ -409,8 +381,64 @@ class Mp4Writer:
             raise RemuxError(f"cannot mux {name!r} into MP4: {err}") from err
 
 
-def _size(target: Path | io.BytesIO) -> int:
-    return target.getbuffer().nbytes if isinstance(target, io.BytesIO) else target.stat().st_size
+class _FFmpegMuxer:
+    """Packets into FFmpeg's mov muxer (+faststart), for ``Mp4Writer``:
+    ``start_timeline`` opens the output at the first timeline (its time_base
+    is the stream's; PyAV rescales later timelines' packets to it)."""
+
+    def __init__(self, target: str | os.PathLike[str] | io.BytesIO) -> None:
+        self._target = target if isinstance(target, io.BytesIO) else Path(target)
+        self._stack = contextlib.ExitStack()
+        self._output: av.container.OutputContainer | None = None
+        self._stream: av.video.stream.VideoStream | None = None
+        self._tb = Fraction(1)
+
+    def start_timeline(self, codec: buffer_pb2.CodecParameters, time_base: Fraction) -> None:
+        self._tb = time_base
+        if self._output is not None:
+            return
+        target = self._target
+        if isinstance(target, io.BytesIO):
+            output = av.open(
+                target, "w", format="mp4", options=MP4_OPTIONS, io_open=_second_cursor(target)
+            )
+        else:
+            tmp = self._stack.enter_context(atomic_output(target))
+            output = av.open(str(tmp), "w", format="mp4", options=MP4_OPTIONS)
+        template_holder = self._stack.enter_context(av.open(io.BytesIO(), "w", format="mp4"))
+        self._output = self._stack.enter_context(output)
+        # A never-opened codec context only names the codec; the muxer reads the
+        # stream's parameters (set below) from it when it writes the header.
+        template = template_holder.add_stream(codec.codec_name)
+        stream = self._output.add_stream_from_template(template, opaque=True)
+        ctx = stream.codec_context
+        ctx.extradata = codec.extradata or None
+        ctx.width, ctx.height = codec.width, codec.height
+        ctx.time_base = time_base
+        stream.time_base = time_base
+        self._stream = stream
+
+    def add(self, data: bytes, dts: int, pts: int, duration: int, keyframe: bool) -> None:
+        out = av.Packet(data)
+        out.time_base = self._tb
+        out.dts, out.pts, out.duration = dts, pts, duration
+        out.is_keyframe = keyframe
+        out.stream = self._stream
+        self._output.mux_one(out)  # type: ignore[union-attr]
+
+    def finish(self, presentation_end: Fraction) -> int:
+        """The trailer (+faststart), then the atomic rename; the file's size."""
+        self._stack.close()
+        target = self._target
+        return (
+            target.getbuffer().nbytes if isinstance(target, io.BytesIO) else target.stat().st_size
+        )
+
+    def abort(self) -> None:
+        # Closing a half-written container can fail again (a full disk); the
+        # temporary file is deleted either way (every exit callback runs).
+        with contextlib.suppress(OSError, av.FFmpegError):
+            self._stack.__exit__(RemuxError, RemuxError("aborted"), None)
 
 
 class _Cursor:
@@ -501,3 +529,33 @@ def remux_to_mp4(
         writer.abort()
         raise
     return writer.close(note)
+
+
+def plan_mp4(
+    timelines: Sequence[Timeline],
+    *,
+    start_time: datetime | None = None,
+    event_time: datetime | None = None,
+    exact_start: bool = False,
+) -> tuple[RemuxResult, Mp4Layout]:
+    """The MP4 ``remux_to_mp4`` would write, laid out without FFmpeg
+    (``eventclip.media.mp4_boxes``): the same samples, timestamps, trim and
+    RemuxResult, its bytes streamed from ``Mp4Layout.buffers``. For a window
+    whose packets are all at hand (the buffer's past windows).
+
+    Raises Unsupported (the window needs FFmpeg's muxer: ``remux_to_mp4``) and
+    RemuxError as ``remux_to_mp4`` does.
+    """
+    chosen, note = select_timelines(timelines, event_time)
+    if not chosen:
+        raise RemuxError("the window holds no packets")
+    table = SampleTable()
+    writer = Mp4Writer(
+        table, start_time.timestamp() if start_time is not None else None, exact_start=exact_start
+    )
+    for timeline in chosen:
+        writer.open_timeline(timeline.codec)
+        writer.add_packets(timeline.packets)
+    result = writer.close(note)
+    assert table.layout is not None
+    return result, table.layout

@@ -7,6 +7,7 @@ times, exactly what BufferService.ReadWindow sends.
 
 from __future__ import annotations
 
+import io
 from contextlib import closing
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -127,3 +128,37 @@ def make_ready(
     sources = source_timelines(remux.timelines)
     values.update(store_sidecar(record.model_copy(update=values), sources, storage))
     return store.update(clip_id, state=READY, **values)
+
+
+def mp4_samples(mp4: bytes | Path) -> tuple[list[tuple[float, float, float, bool, bytes]], float]:
+    """What a player gets from an MP4 (FFmpeg's demuxer, edit list honoured):
+    each sample's (pts, dts, duration) in seconds, keyframe flag and data, and
+    the file's duration in seconds."""
+    source = io.BytesIO(mp4) if isinstance(mp4, bytes) else str(mp4)
+    with av.open(source) as container:
+        stream = container.streams.video[0]
+        tb = stream.time_base
+        samples = [
+            (
+                float(p.pts * tb),
+                float(p.dts * tb),
+                float(p.duration * tb),
+                p.is_keyframe,
+                bytes(p),
+            )
+            for p in container.demux(stream)
+            if p.size
+        ]
+        return samples, container.duration / av.time_base
+
+
+def first_frames(mp4: bytes | Path, count: int = 3) -> list[tuple[float, bytes]]:
+    """The first ``count`` frames a player shows: (time in seconds, gray pixels)."""
+    source = io.BytesIO(mp4) if isinstance(mp4, bytes) else str(mp4)
+    frames = []
+    with av.open(source) as container:
+        for frame in container.decode(video=0):
+            frames.append((float(frame.time), frame.to_ndarray(format="gray").tobytes()))
+            if len(frames) == count:
+                break
+    return frames
