@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from eventclip.buffer.bitstream import mp4_form
 from eventclip.buffer.ring import BufferedPacket, CodecParams
 from eventclip.media.timelines import Timeline
 
@@ -13,7 +14,8 @@ def ring_input(
     timeline: Timeline, first_wall: float, *, timeline_id: int = 1
 ) -> tuple[CodecParams, list[BufferedPacket]]:
     """``timeline`` as buffer ring entries of ``timeline_id`` whose first packet
-    is at ``first_wall`` (epoch seconds): what an ingest thread would append."""
+    is at ``first_wall`` (epoch seconds): what an ingest thread would append
+    (H.264 in the MP4 form, ``eventclip.buffer.bitstream``)."""
     codec = timeline.codec
     time_base = Fraction(codec.time_base_num, codec.time_base_den)
     params = CodecParams(
@@ -26,10 +28,11 @@ def ring_input(
         pix_fmt=codec.pix_fmt,
         timeline_id=timeline_id,
     )
+    params, to_mp4_form = mp4_form(params)
     base = timeline.packets[0].pts
     packets = [
         BufferedPacket(
-            data=p.data,
+            data=to_mp4_form(p.data),
             pts=p.pts,
             dts=p.dts,
             duration=p.duration,

@@ -21,9 +21,11 @@ from dataclasses import dataclass
 
 import av.logging
 
+from eventclip.buffer.bitstream import mp4_form
 from eventclip.buffer.ring import BufferedPacket, CodecParams, PacketRing
 from eventclip.buffer.sources import OpenedSource, SourceError, open_source, redact_url
 from eventclip.buffer.wallclock import WallClock
+from eventclip.media.mp4_boxes import Unsupported
 from eventclip.retry import Backoff, FailureStreak
 
 log = logging.getLogger(__name__)
@@ -138,6 +140,7 @@ class CameraWorker:
         called at the connection's first keyframe (it came ONLINE), before
         anything that follows can fail."""
         info = source.info
+        stream_codec, to_mp4_form = mp4_form(info.codec)
         clock = WallClock(
             info.codec.time_base, realtime_start=info.realtime_start, max_behind=source.max_behind
         )
@@ -146,14 +149,19 @@ class CameraWorker:
         for packet in source.packets:
             stamp = clock.stamp(packet.pts, packet.dts, packet.arrival)
             if stamp.new_timeline or codec is None:
-                codec = dataclasses.replace(info.codec, timeline_id=stamp.timeline_id)
+                codec = dataclasses.replace(stream_codec, timeline_id=stamp.timeline_id)
             self.status.last_packet_arrival = packet.arrival
             if not online and packet.keyframe:
                 online = True
                 on_keyframe()
                 self._set(CameraState.ONLINE, "")
+            try:
+                data = to_mp4_form(packet.data)
+            except Unsupported as err:
+                log.warning("camera %s: packet dropped: %s", self.camera_id, err)
+                continue
             buffered = BufferedPacket(
-                packet.data,
+                data,
                 packet.pts,
                 packet.dts,
                 packet.duration,
