@@ -183,6 +183,10 @@ _config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
 )
 
 
+#: The directory under ``clips_dir`` where clip files are staged.
+CLIPS_STAGING_DIRNAME = ".staging"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="EVENTCLIP_", env_nested_delimiter="__", extra="forbid"
@@ -230,6 +234,12 @@ class Settings(BaseSettings):
     @property
     def clips_dir(self) -> Path:
         return self.data_dir / "clips"
+
+    @property
+    def clips_staging_dir(self) -> Path:
+        """Where clip files are written before their commit (the clipper's
+        LocalStorage); the buffer writes cut windows there when it sees it too."""
+        return self.clips_dir / CLIPS_STAGING_DIRNAME
 
     @property
     def staged_windows_dir(self) -> Path:

@@ -1,30 +1,47 @@
 """Cutting a past window into an MP4 where its packets are: in the buffer.
 
 A window that is wholly buffered when its clip job starts needs no live follow,
-so the buffer muxes it itself (``eventclip.media.mp4``, into memory) and sends
-the finished file instead of its packets: the 60 s 1080p window's 30 MB then
-crosses gRPC as ~30 plain byte chunks, not ~900 packet messages that the
-clipper parses, groups and muxes. The clipper still needs to know which frames
-the file holds (its coverage and sidecar are measured on them, never on the
-buffer's word), so the header carries every packet's timestamps without data,
-and the keyframe for the thumbnail with its data.
+so the buffer cuts it itself: ``plan_mp4`` lays the file out from the ring's
+packets without copying them (``eventclip.media.mp4_boxes``; FFmpeg's muxer
+into memory when the stream needs it). The file then goes to the clipper one
+of two ways:
+
+* written by the buffer into the clipper's staging file, when the clipper
+  names one the buffer can open (same host or a shared volume; see
+  ``open_output_file``): the bytes are hashed while they are written and
+  flushed to disk, and only the SHA-256 crosses gRPC. No copy of the 30 MB of a
+  60 s 1080p window goes through a socket;
+* otherwise streamed as plain byte chunks, which the clipper writes and hashes.
+
+The clipper still needs to know which frames the file holds (its coverage and
+sidecar are measured on them, never on the buffer's word), so the header
+carries every packet's timestamps without data, and the keyframe for the
+thumbnail with its data.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
+import stat
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from eventclip.buffer.ring import BufferedPacket, CodecParams
 from eventclip.buffer.wire import codec_message, packet_fields, varint
-from eventclip.media.mp4 import RemuxResult, media_message, remux_to_mp4
+from eventclip.media.mp4 import RemuxResult, media_message, plan_mp4, remux_to_mp4
+from eventclip.media.mp4_boxes import Unsupported
 from eventclip.media.timelines import Timeline, nearest_keyframe
 from eventclip.v1 import buffer_pb2
 
 #: Most MP4 bytes in one CutWindowResponse (the contract says <= 1 MiB).
 MP4_CHUNK_BYTES = 1024 * 1024
+#: Buffers per os.writev call (Linux IOV_MAX is 1024).
+_WRITEV_BUFFERS = 512
 
 # Wire tags of TimelineIndex: codec = 1, packets = 2 (length-delimited).
 _INDEX_CODEC = b"\x0a"
@@ -33,10 +50,11 @@ _INDEX_PACKET = b"\x12"
 
 @dataclass(frozen=True)
 class CutWindow:
-    """A window cut into an MP4: ``mp4`` its bytes, ``result`` what it holds,
-    ``timelines`` the window's ring packets by timeline (wire codec parameters)."""
+    """A window cut into an MP4: ``buffers`` its bytes in file order (views of
+    the ring's packets, not copies), ``result`` what it holds, ``timelines``
+    the window's ring packets by timeline (wire codec parameters)."""
 
-    mp4: io.BytesIO
+    buffers: list[bytes | memoryview]
     result: RemuxResult
     timelines: list[Timeline]
 
@@ -59,9 +77,39 @@ class CutWindow:
 
     def chunks(self) -> Iterator[bytes]:
         """The MP4's bytes in order, at most MP4_CHUNK_BYTES each."""
-        with self.mp4.getbuffer() as view:
-            for offset in range(0, view.nbytes, MP4_CHUNK_BYTES):
-                yield bytes(view[offset : offset + MP4_CHUNK_BYTES])
+        pending: list[bytes | memoryview] = []
+        size = 0
+        for buffer in self.buffers:
+            view = memoryview(buffer)
+            while view.nbytes:
+                take = view[: MP4_CHUNK_BYTES - size]
+                pending.append(take)
+                size += take.nbytes
+                view = view[take.nbytes :]
+                if size == MP4_CHUNK_BYTES:
+                    yield b"".join(pending)
+                    pending, size = [], 0
+        if pending:
+            yield b"".join(pending)
+
+    def write_to(self, fd: int) -> str:
+        """Write the MP4 into the open file ``fd`` (from its start) and flush it
+        to disk (fsync) while another thread hashes the same bytes; returns the
+        SHA-256 (lowercase hex). Closes ``fd``. Blocking: run it in a worker
+        thread. Raises OSError."""
+        digest = hashlib.sha256()
+        try:
+            with ThreadPoolExecutor(1, "cut-hash") as hasher:
+                hashed = hasher.submit(_hash_all, digest, self.buffers)
+                os.lseek(fd, 0, os.SEEK_SET)
+                for at in range(0, len(self.buffers), _WRITEV_BUFFERS):
+                    _writev_all(fd, self.buffers[at : at + _WRITEV_BUFFERS])
+                os.ftruncate(fd, self.result.size_bytes)
+                os.fsync(fd)
+                hashed.result()
+        finally:
+            os.close(fd)
+        return digest.hexdigest()
 
 
 def cut_window(
@@ -71,21 +119,71 @@ def cut_window(
     event_time: datetime,
     exact_start: bool,
 ) -> CutWindow:
-    """Mux ``window`` (what ``Buffer.read_window`` yields: codec parameters,
-    then packet lists) into an in-memory MP4 with ``remux_to_mp4``, as the
-    clipper would from the same packets over ReadWindow. Times are UTC.
-    Blocking (FFmpeg): run it in a worker thread. Raises RemuxError."""
+    """Cut ``window`` (what ``Buffer.read_window`` yields: codec parameters,
+    then packet lists) into an MP4 holding the same frames, timestamps and trim
+    as the clipper's ``remux_to_mp4`` of the same packets over ReadWindow: laid
+    out by ``plan_mp4``, or muxed into memory by FFmpeg when the stream needs
+    it (``Unsupported``). Times are UTC. Blocking: run it in a worker thread.
+    Raises RemuxError."""
     timelines: list[Timeline] = []
     for item in window:
         if isinstance(item, CodecParams):
             timelines.append(Timeline(codec_message(item)))
         else:
             timelines[-1].packets.extend(item)
-    mp4 = io.BytesIO()
-    result = remux_to_mp4(
-        timelines, mp4, start_time=start_time, event_time=event_time, exact_start=exact_start
-    )
-    return CutWindow(mp4, result, timelines)
+    try:
+        result, layout = plan_mp4(
+            timelines, start_time=start_time, event_time=event_time, exact_start=exact_start
+        )
+        return CutWindow(list(layout.buffers()), result, timelines)
+    except Unsupported:
+        mp4 = io.BytesIO()
+        result = remux_to_mp4(
+            timelines, mp4, start_time=start_time, event_time=event_time, exact_start=exact_start
+        )
+        return CutWindow([mp4.getvalue()], result, timelines)
+
+
+def open_output_file(path: str, staging_dir: Path) -> int | None:
+    """A descriptor open for writing on the clipper's staging file ``path``, or
+    None when the buffer cannot write the cut there (then it streams it).
+
+    The clipper creates the file, empty, under its staging directory; the buffer
+    writes only into an existing, empty, regular file that resolves to a place
+    inside ``staging_dir`` (its own view of that directory, from the shared
+    configuration) and is not reached through a symlink. A path that does not
+    exist here (another host, another volume) is the normal "stream it" case:
+    the handshake never writes a file the clipper did not make."""
+    try:
+        root = staging_dir.resolve(strict=True)
+        target = Path(path)
+        if not target.is_absolute() or target.resolve(strict=True).parent != root:
+            return None
+        fd = os.open(target, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size != 0:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _hash_all(digest: hashlib._Hash, buffers: Sequence[bytes | memoryview]) -> None:
+    for buffer in buffers:
+        digest.update(buffer)
+
+
+def _writev_all(fd: int, buffers: Sequence[bytes | memoryview]) -> None:
+    """os.writev until every byte is written (it may write fewer)."""
+    views = [memoryview(b) for b in buffers]
+    while views:
+        written = os.writev(fd, views)
+        while views and written >= views[0].nbytes:
+            written -= views[0].nbytes
+            views.pop(0)
+        if views and written:
+            views[0] = views[0][written:]
 
 
 def _encode_index(codec: buffer_pb2.CodecParameters, packets: Sequence[BufferedPacket]) -> bytes:

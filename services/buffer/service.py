@@ -13,10 +13,11 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import grpc
 
-from eventclip.buffer.cut import CutWindow, cut_window
+from eventclip.buffer.cut import CutWindow, cut_window, open_output_file
 from eventclip.buffer.ring import BufferedPacket, CodecParams, PacketRing
 from eventclip.buffer.sources import redact_url
 from eventclip.buffer.wire import codec_message, encode_packet_batch
@@ -304,9 +305,12 @@ def camera_message(cam: BufferedCamera, now: float) -> buffer_pb2.Camera:
 class BufferServicer(buffer_pb2_grpc.BufferServiceServicer):
     """gRPC face of a Buffer."""
 
-    def __init__(self, buffer: Buffer) -> None:
+    def __init__(self, buffer: Buffer, *, cut_output_dir: Path | None = None) -> None:
+        """``cut_output_dir``: the clips staging directory as this process sees
+        it; CutWindow writes into a clipper's staging file only under it."""
         self.buffer = buffer
         self._cuts = asyncio.Semaphore(MAX_CONCURRENT_CUTS)
+        self._cut_output_dir = cut_output_dir
 
     @grpc_method
     async def ListCameras(
@@ -354,12 +358,15 @@ class BufferServicer(buffer_pb2_grpc.BufferServiceServicer):
     async def CutWindow(
         self, request: buffer_pb2.CutWindowRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[buffer_pb2.CutWindowResponse]:
-        """A CutWindowHeader, then the MP4's bytes in chunks of at most 1 MiB;
-        see Buffer.cut_window. INVALID_ARGUMENT when event_time is missing."""
+        """A CutWindowHeader, then the MP4's bytes in chunks of at most 1 MiB,
+        or, when ``output_file`` can be opened here (``open_output_file``), the
+        MP4 written there and one CutWindowWritten; see Buffer.cut_window.
+        INVALID_ARGUMENT when event_time is missing."""
         if not request.HasField("event_time"):
             raise InvalidArgument("event_time is required")
         event = from_timestamp(request.event_time)
-        # Each cut holds its MP4 in memory until it is sent: bound how many at once.
+        # Each cut holds its window (and its head) in memory until it is sent or
+        # written: bound how many at once.
         async with self._cuts:
             cut = await self.buffer.cut_window(
                 request.camera_id,
@@ -369,6 +376,17 @@ class BufferServicer(buffer_pb2_grpc.BufferServiceServicer):
                 exact_start=request.exact_start,
             )
             yield buffer_pb2.CutWindowResponse(header=cut.header(event))
+            fd = None
+            if request.output_file and self._cut_output_dir is not None:
+                fd = open_output_file(request.output_file, self._cut_output_dir)
+            if fd is not None:
+                sha256 = await asyncio.to_thread(cut.write_to, fd)
+                yield buffer_pb2.CutWindowResponse(
+                    written=buffer_pb2.CutWindowWritten(
+                        sha256=sha256, size_bytes=cut.result.size_bytes
+                    )
+                )
+                return
             for chunk in cut.chunks():
                 yield buffer_pb2.CutWindowResponse(mp4=chunk)
 
@@ -441,7 +459,7 @@ async def start(
         [
             Registration(
                 add_buffer_servicer,
-                BufferServicer(buffer),
+                BufferServicer(buffer, cut_output_dir=settings.clips_staging_dir),
                 "eventclip.v1.BufferService",
             )
         ],

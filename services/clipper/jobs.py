@@ -270,12 +270,16 @@ class ClipJobs:
         staged = self._storage.staging_path(storage_keys(record)[0])
         self._recording[record.id] = record.end_time
         try:
+            # Made empty here, so the buffer may write the MP4 into it when it
+            # sees this directory (window_reader.WindowReader.cut).
+            await asyncio.to_thread(staged.touch, exist_ok=False)
             cut = await self._cutter.cut(  # type: ignore[union-attr]
                 record.camera_id,
                 record.start_time,
                 record.end_time,
                 record.event_time,
                 record.trim == TRIM_EXACT,
+                staged.resolve(),
             )
             thumbnail = thumbnail_of(cut.thumbnail)
             try:
@@ -436,27 +440,34 @@ def _feed_all(remux: LiveRemux, replies: list[buffer_pb2.ReadWindowResponse]) ->
 
 
 async def _receive(cut: BufferCut, path: Path) -> str:
-    """Write the cut's MP4 bytes to ``path`` as they arrive and hash them in
-    file order; returns the SHA-256 (lowercase hex). Each chunk is written by
-    one worker thread and hashed by another (both release the GIL) while the
-    next one arrives. Raises grpc.aio.AioRpcError, OSError, and RemuxError
-    when fewer or more bytes than announced arrive."""
+    """The cut's MP4 at ``path`` and its SHA-256 (lowercase hex): written by the
+    buffer itself (``BufferCut.written``), or written here from its chunks as
+    they arrive and hashed in file order, each chunk by one worker thread while
+    another hashes it (both release the GIL) and the next one arrives. Raises
+    grpc.aio.AioRpcError, OSError, and RemuxError when the file does not hold
+    the announced number of bytes."""
     digest = hashlib.sha256()
     loop = asyncio.get_running_loop()
     written = 0
-    with (
-        open(path, "wb", buffering=0) as f,  # noqa: ASYNC230 - writes go to the writer thread
-        ThreadPoolExecutor(1, "cut-write") as writer,
-        ThreadPoolExecutor(1, "cut-hash") as hasher,
-    ):
+    with contextlib.ExitStack() as stack:
+        f = None  # opened at the first chunk: the buffer may be writing the file
         work: list[asyncio.Future[Any]] = []
         async for chunk in cut.chunks:
+            if f is None:
+                f = stack.enter_context(open(path, "wb", buffering=0))  # noqa: ASYNC230
+                writer = stack.enter_context(ThreadPoolExecutor(1, "cut-write"))
+                hasher = stack.enter_context(ThreadPoolExecutor(1, "cut-hash"))
             work += (
                 loop.run_in_executor(writer, f.write, chunk),
                 loop.run_in_executor(hasher, digest.update, chunk),
             )
             written += len(chunk)
         await asyncio.gather(*work)
+    if cut.written is not None:
+        written = (await asyncio.to_thread(path.stat)).st_size
+        if written != cut.written.size_bytes or written != cut.result.size_bytes:
+            raise RemuxError(f"the buffer wrote {written} of {cut.result.size_bytes} MP4 bytes")
+        return cut.written.sha256
     if written != cut.result.size_bytes:
         raise RemuxError(f"the buffer sent {written} of {cut.result.size_bytes} MP4 bytes")
     return digest.hexdigest()

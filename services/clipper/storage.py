@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from eventclip.config import CLIPS_STAGING_DIRNAME
+
 #: Largest chunk ``open_range`` yields (ReadClipMedia's message limit).
 CHUNK_BYTES = 1024 * 1024
 
@@ -115,7 +117,7 @@ class LocalStorage:
     def __init__(self, root: Path, *, durable: bool = True) -> None:
         self.root = Path(root)
         self.durable = durable
-        self._staging = self.root / ".staging"
+        self._staging = self.root / CLIPS_STAGING_DIRNAME
 
     def clear_staging(self) -> None:
         """Delete half-written files left by an interrupted process (at start-up)."""

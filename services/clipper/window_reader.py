@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 import grpc
@@ -89,19 +90,29 @@ class WindowReader:
             raise
 
     async def cut(
-        self, camera_id: str, start: datetime, end: datetime, event: datetime, exact_start: bool
+        self,
+        camera_id: str,
+        start: datetime,
+        end: datetime,
+        event: datetime,
+        exact_start: bool,
+        output_file: Path | None = None,
     ) -> BufferCut:
         """Ask the buffer to cut [start, end] of ``camera_id`` (a window it
         holds whole; see ``BufferService.CutWindow``) with the EXACT trim when
-        ``exact_start``. Returns once the header has arrived; the MP4's bytes
-        follow through ``BufferCut.chunks``. Raises grpc.aio.AioRpcError (from
-        either), the buffer's status as it is: the job then reads the window."""
+        ``exact_start``. ``output_file``: an empty file in the clips staging
+        directory the buffer may write the MP4 into. Returns once the header
+        has arrived; the MP4's bytes follow through ``BufferCut.chunks`` (none
+        when the buffer wrote ``output_file``: ``BufferCut.written`` says so
+        once they are consumed). Raises grpc.aio.AioRpcError (from either), the
+        buffer's status as it is: the job then reads the window."""
         request = buffer_pb2.CutWindowRequest(
             camera_id=camera_id,
             start_time=to_timestamp(start),
             end_time=to_timestamp(end),
             event_time=to_timestamp(event),
             exact_start=exact_start,
+            output_file=str(output_file) if output_file is not None else "",
         )
         call = self._stub.CutWindow(request, timeout=CUT_WINDOW_TIMEOUT_SECONDS)
         replies = aiter(call)
@@ -109,9 +120,13 @@ class WindowReader:
 
         async def chunks() -> AsyncIterator[bytes]:
             async for reply in replies:
-                yield reply.mp4
+                if reply.HasField("written"):
+                    cut.written = reply.written
+                else:
+                    yield reply.mp4
 
-        return buffer_cut(first.header, chunks())
+        cut = buffer_cut(first.header, chunks())
+        return cut
 
 
 @dataclass
@@ -122,20 +137,28 @@ class BufferCut:
     coverage and the sidecar are measured on). ``result``: what the MP4 holds.
     ``thumbnail``: the keyframe nearest the event with its data and its
     timeline's codec parameters, None when there is none. ``chunks``: the MP4's
-    bytes in file order (``result.size_bytes`` in all).
+    bytes in file order (``result.size_bytes`` in all), or none when the buffer
+    wrote the file itself: then ``written`` is set once they are consumed.
     """
 
     timelines: list[Timeline]
     result: RemuxResult
     thumbnail: tuple[buffer_pb2.CodecParameters, buffer_pb2.Packet] | None
     chunks: AsyncIterator[bytes] = field(repr=False)
+    written: buffer_pb2.CutWindowWritten | None = None
 
 
 class WindowCutter(Protocol):
     """What a clip job asks to cut a past window: ``WindowReader``."""
 
     async def cut(
-        self, camera_id: str, start: datetime, end: datetime, event: datetime, exact_start: bool
+        self,
+        camera_id: str,
+        start: datetime,
+        end: datetime,
+        event: datetime,
+        exact_start: bool,
+        output_file: Path | None = None,
     ) -> BufferCut: ...
 
 

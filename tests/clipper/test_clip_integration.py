@@ -237,9 +237,7 @@ async def test_cancel_stops_a_job_following_the_camera(
     stored = site.data_dir / "clips"
     assert not list(stored.rglob(f"*{created.id}*"))  # nothing kept, not even staged
     assert not list(site.settings.staged_windows_dir.glob(f"*{created.id}*"))
-    audit = await clipper.ListAuditEntries(
-        clips_pb2.ListAuditEntriesRequest(clip_id=created.id)
-    )
+    audit = await clipper.ListAuditEntries(clips_pb2.ListAuditEntriesRequest(clip_id=created.id))
     assert [e.action for e in audit.entries] == ["created", "recording", "cancelled"]
     assert audit.chain_intact
 

@@ -1,15 +1,18 @@
 """Past windows cut where the packets are: BufferService.CutWindow.
 
 A real BufferService (ingest off, real H.264 put into its ring) on loopback
-gRPC. The MP4 it streams must be byte for byte what the clipper's stream copy
-(``remux_to_mp4``) writes from the same window read with ReadWindow, with both
-trims and with B-frames; its header must index exactly the packets ReadWindow
-sends, and a past clip cut this way must be the clip the live path makes.
+gRPC. The MP4 it cuts must hold what the clipper's stream copy with FFmpeg's
+muxer (``remux_to_mp4``) writes from the same window read with ReadWindow: the
+same samples (data, PTS, DTS, durations, keyframes) and the same first frames
+on screen, with both trims and with B-frames; its header must index exactly the
+packets ReadWindow sends. When the clipper names a staging file the buffer can
+open, the buffer writes the MP4 there (and nowhere else).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import io
 import time
@@ -33,7 +36,7 @@ from eventclip.testing import ring_input
 from eventclip.timeutil import to_timestamp, utcnow
 from eventclip.v1 import buffer_pb2, buffer_pb2_grpc
 
-from .media import recording_timeline, synthetic_timeline
+from .media import first_frames, mp4_samples, recording_timeline, synthetic_timeline
 
 SPEC = SyntheticSpec(width=320, height=180, fps=15, gop_frames=15)
 
@@ -69,9 +72,10 @@ async def cut_and_read(
     event: datetime,
     *,
     exact: bool,
+    output_file: Path | None = None,
 ) -> tuple[bytes, object, list[buffer_pb2.ReadWindowResponse]]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-        cut = await WindowReader(channel, utcnow).cut("cam", start, end, event, exact)
+        cut = await WindowReader(channel, utcnow).cut("cam", start, end, event, exact, output_file)
         mp4 = b"".join([chunk async for chunk in cut.chunks])
         stub = buffer_pb2_grpc.BufferServiceStub(channel)
         request = buffer_pb2.ReadWindowRequest(
@@ -100,9 +104,10 @@ async def test_cut_window_is_the_stream_copy_of_read_window(
     result = remux_to_mp4(
         timelines, expected, start_time=start, event_time=event, exact_start=exact
     )
-    assert mp4 == expected.getvalue()
-    assert cut.result == result
-    assert len(mp4) == result.size_bytes
+    assert mp4_samples(mp4) == mp4_samples(expected.getvalue())
+    assert first_frames(mp4) == first_frames(expected.getvalue())
+    assert cut.result == dataclasses.replace(result, size_bytes=len(mp4))
+    assert cut.written is None  # no output file named: streamed
     # The index is ReadWindow's packets without their data.
     assert [t.codec for t in cut.timelines] == [t.codec for t in timelines]
     for indexed, sent in zip(cut.timelines, timelines, strict=True):
@@ -138,8 +143,57 @@ async def test_cut_window_with_b_frames_and_an_exact_start(
         event_time=event,
         exact_start=True,
     )
-    assert mp4 == expected.getvalue()
-    assert hashlib.sha256(mp4).hexdigest() == hashlib.sha256(expected.getvalue()).hexdigest()
+    samples, duration = mp4_samples(mp4)
+    assert any(pts != dts for pts, dts, *_ in samples)  # B-frames: a ctts box
+    assert min(pts for pts, *_ in samples) < 0  # hidden by the edit list
+    assert (samples, duration) == mp4_samples(expected.getvalue())
+    assert first_frames(mp4) == first_frames(expected.getvalue())
+
+
+@pytest.mark.asyncio
+async def test_the_buffer_writes_the_cut_into_the_clippers_staging_file(
+    buffer: buffer_service.RunningBuffer, tmp_path: Path
+) -> None:
+    first = time.time() - 30
+    fill(buffer, synthetic_timeline(SPEC, 12 * SPEC.fps, utcnow()), first)
+    start, end, event = at(first + 2.1), at(first + 9.0), at(first + 5.0)
+    streamed, _cut, _replies = await cut_and_read(buffer, start, end, event, exact=False)
+
+    staging = tmp_path / "clips" / ".staging"  # the fixture's data_dir is tmp_path
+    staging.mkdir(parents=True)
+    staged = staging / "clip.mp4"
+    staged.touch()
+    chunks, cut, _replies = await cut_and_read(
+        buffer, start, end, event, exact=False, output_file=staged
+    )
+    assert chunks == b""
+    assert cut.written.size_bytes == staged.stat().st_size == len(streamed)
+    assert staged.read_bytes() == streamed
+    assert cut.written.sha256 == hashlib.sha256(streamed).hexdigest()
+
+
+@pytest.mark.asyncio
+async def test_the_buffer_writes_no_file_but_an_empty_one_in_the_staging_directory(
+    buffer: buffer_service.RunningBuffer, tmp_path: Path
+) -> None:
+    first = time.time() - 30
+    fill(buffer, synthetic_timeline(SPEC, 8 * SPEC.fps, utcnow()), first)
+    start, end, event = at(first + 1.0), at(first + 6.0), at(first + 3.0)
+    staging = tmp_path / "clips" / ".staging"
+    staging.mkdir(parents=True)
+    outside = tmp_path / "outside.mp4"
+    outside.touch()
+    (staging / "link.mp4").symlink_to(outside)
+    (staging / "used.mp4").write_bytes(b"already written")
+    for target in (outside, staging / "link.mp4", staging / "used.mp4", staging / "none.mp4"):
+        mp4, cut, _replies = await cut_and_read(
+            buffer, start, end, event, exact=False, output_file=target
+        )
+        assert cut.written is None, target  # streamed instead
+        assert len(mp4) == cut.result.size_bytes
+    assert outside.read_bytes() == b""
+    assert (staging / "used.mp4").read_bytes() == b"already written"
+    assert not (staging / "none.mp4").exists()
 
 
 @pytest.mark.asyncio

@@ -138,26 +138,38 @@ class ReadWindowResponse(_message.Message):
     def __init__(self, codec: _Optional[_Union[CodecParameters, _Mapping]] = ..., packets: _Optional[_Union[PacketBatch, _Mapping]] = ...) -> None: ...
 
 class CutWindowRequest(_message.Message):
-    __slots__ = ("camera_id", "start_time", "end_time", "event_time", "exact_start")
+    __slots__ = ("camera_id", "start_time", "end_time", "event_time", "exact_start", "output_file")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
     EXACT_START_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FILE_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     event_time: _timestamp_pb2.Timestamp
     exact_start: bool
-    def __init__(self, camera_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., exact_start: _Optional[bool] = ...) -> None: ...
+    output_file: str
+    def __init__(self, camera_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., exact_start: _Optional[bool] = ..., output_file: _Optional[str] = ...) -> None: ...
 
 class CutWindowResponse(_message.Message):
-    __slots__ = ("header", "mp4")
+    __slots__ = ("header", "mp4", "written")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     MP4_FIELD_NUMBER: _ClassVar[int]
+    WRITTEN_FIELD_NUMBER: _ClassVar[int]
     header: CutWindowHeader
     mp4: bytes
-    def __init__(self, header: _Optional[_Union[CutWindowHeader, _Mapping]] = ..., mp4: _Optional[bytes] = ...) -> None: ...
+    written: CutWindowWritten
+    def __init__(self, header: _Optional[_Union[CutWindowHeader, _Mapping]] = ..., mp4: _Optional[bytes] = ..., written: _Optional[_Union[CutWindowWritten, _Mapping]] = ...) -> None: ...
+
+class CutWindowWritten(_message.Message):
+    __slots__ = ("sha256", "size_bytes")
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    size_bytes: int
+    def __init__(self, sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
 class CutWindowHeader(_message.Message):
     __slots__ = ("timelines", "media", "thumbnail_keyframe", "thumbnail_timeline_id")

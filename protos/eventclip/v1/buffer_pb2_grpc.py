@@ -101,10 +101,13 @@ class BufferServiceServicer:
         buffered already (a past window), so no packet has to cross the wire.
 
         The packets are those ReadWindow would stream for the same window, and the
-        MP4 is byte for byte the one the clipper's stream copy writes from them
-        (same timelines kept, same first keyframe, same trim, +faststart). The first
-        message is a CutWindowHeader; the MP4's bytes follow in order, each message
-        at most 1 MiB, header.media.size_bytes in all. It never follows live packets.
+        MP4 holds the same frames, timestamps and trim as the clipper's stream
+        copy of them (same timelines kept, same first keyframe, moov before mdat).
+        The first message is a CutWindowHeader. Then either the MP4's bytes follow
+        in order, each message at most 1 MiB, header.media.size_bytes in all; or,
+        when the buffer could open request.output_file, it writes the MP4 there,
+        flushes it to disk and sends one CutWindowWritten. It never follows live
+        packets.
 
         Errors: INVALID_ARGUMENT (missing/inverted times, window longer than
         allowed, a window the MP4 cannot hold: no keyframe, unknown codec),
