@@ -18,6 +18,11 @@ Rows (each run uses a fresh camera ring):
   through the gateway, then ``GET /api/v1/clips/{id}`` until READY, from a client
   in another process (a browser or curl is not in the server's process either).
 
+Every clip's MP4 is kept, and so is every ffmpeg output (a new file per run):
+writing 30 MB into page cache that was never used costs far more on a virtual
+machine whose RAM the host backs on first touch (~4 ms per MB on this one) than
+rewriting recycled pages, and both sides must pay the same.
+
 Clips are polled every 10 ms, so a figure may be up to 10 ms late (a tighter poll
 competes with the cut for the CPU). The reference is the ffmpeg CLI cutting the
 same window from an MP4 file (`-ss 0 -t 60 -c copy -movflags +faststart`), run in

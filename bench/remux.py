@@ -108,18 +108,22 @@ def ffmpeg_cut_samples(timelines: list, runs: int) -> list[float]:
 def ffmpeg_cut_timings(timelines: list, runs: int) -> list[tuple[float, float]]:
     """(wall seconds, CPU seconds: user + system of the ffmpeg process) of each of
     ``runs`` runs of the ffmpeg CLI cutting the window from an MP4 of it (page
-    cache warmed first); [] when ffmpeg is not installed."""
+    cache warmed first); [] when ffmpeg is not installed.
+
+    Each run writes a new file and keeps it, as clip jobs do: a deleted output
+    would hand the next run page-cache memory already in use, where a clip
+    (and a run that keeps its file) needs fresh memory, which a virtual machine
+    whose RAM the host backs on first touch makes costly (~4 ms per MB here)."""
     ffmpeg = shutil.which("ffmpeg")
     if not ffmpeg:
         return []
     with tempfile.TemporaryDirectory() as tmp:
-        source, out = Path(tmp) / "source.mp4", Path(tmp) / "cut.mp4"
+        source = Path(tmp) / "source.mp4"
         remux_to_mp4(timelines, source)
-        cmd = ffmpeg_cut_command(ffmpeg, source, out)
-        subprocess.run(cmd, check=True)
+        subprocess.run(ffmpeg_cut_command(ffmpeg, source, Path(tmp) / "warm-up.mp4"), check=True)
         timings = []
-        for _ in range(runs):
-            out.unlink(missing_ok=True)  # a new file each run, as a clip job writes
+        for n in range(runs):
+            cmd = ffmpeg_cut_command(ffmpeg, source, Path(tmp) / f"cut-{n}.mp4")
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t = time.perf_counter()
             subprocess.run(cmd, check=True)
