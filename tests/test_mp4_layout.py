@@ -162,3 +162,20 @@ def test_hevc_in_annexb_is_cut_by_ffmpeg_instead() -> None:
     samples, _duration = mp4_samples(mp4)
     assert len(samples) == len(packets) == cut.result.frame_count
     assert len(first_frames(mp4)) == 3
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_durations_round_as_ffmpeg_rounds_them_for_any_window(exact: bool) -> None:
+    """Edit list and movie durations are in milliseconds: how a fraction of a
+    millisecond rounds decides the length players report. Windows of every
+    length and start in a sweep must report FFmpeg's figure."""
+    t0 = utcnow()
+    timeline = synthetic_timeline(SPEC, 8 * SPEC.fps, t0)
+    for n in range(16):
+        start = t0 + timedelta(seconds=0.5 + 0.137 * n)
+        window = Timeline(timeline.codec, timeline.packets[: 60 + 3 * n])
+        muxed = io.BytesIO()
+        remux_to_mp4([window], muxed, start_time=start, exact_start=exact)
+        _result, layout = plan_mp4([window], start_time=start, exact_start=exact)
+        laid_out = mp4_samples(b"".join(layout.buffers()))
+        assert laid_out == mp4_samples(muxed.getvalue()), (n, laid_out[1])

@@ -161,11 +161,14 @@ def lay_out(table: SampleTable, presentation_end: int) -> Mp4Layout:
     deltas.append(table.durations[-1] * multiplier)
     media_duration = dts[-1] + deltas[-1]
     shown_from = -first_dts * multiplier  # media time of PTS 0
-    # As FFmpeg's movenc.c: the movie and track durations round up, the edit's
-    # duration to the nearest tick (av_rescale), so players report the same length.
-    shown_ticks = presentation_end * multiplier * MOVIE_TIMESCALE
-    movie_duration = -(-shown_ticks // scale)
-    edit_duration = (2 * shown_ticks + scale) // (2 * scale)
+    # Rounded as FFmpeg's movenc.c does, so players report the same length: the
+    # movie and track durations (PTS 0 to the end) round up; the edit's is the
+    # whole PTS span rounded up, less the hidden lead-in (first PTS, <= 0)
+    # rounded down (calc_pts_duration and mov_write_edts_tag).
+    end = presentation_end * multiplier * MOVIE_TIMESCALE
+    first_pts = table.pts[0] * multiplier * MOVIE_TIMESCALE
+    movie_duration = -(-end // scale)
+    edit_duration = -(-(end - first_pts) // scale) + first_pts // scale
     sizes = [len(d) for d in table.data]
     mdat_payload = sum(sizes)
 
