@@ -108,6 +108,16 @@ class EvidenceConfig(_Strict):
     signing_key_path: Path | None = None
 
 
+class GatewayConfig(_Strict):
+    """What the REST gateway accepts from browsers and clients."""
+
+    #: Origins (``https://ops.example.com``) whose pages may call the API from
+    #: a browser (CORS). Empty: none, the operator page is served same-origin.
+    cors_origins: list[str] = Field(default_factory=list)
+    #: Largest JSON request body, bytes; larger ones are answered 413 unread.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+
+
 class ServiceAddress(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(ge=0, le=65535)
@@ -204,6 +214,7 @@ class Settings(BaseSettings):
     clips: ClipsConfig = ClipsConfig()
     retention: RetentionConfig = RetentionConfig()
     evidence: EvidenceConfig = EvidenceConfig()
+    gateway: GatewayConfig = GatewayConfig()
     rules: RulesConfig = RulesConfig()
     #: Allowlist of plugin names to load; None loads every installed plugin.
     plugins: list[str] | None = None

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -19,6 +20,7 @@ from eventclip.config import Settings
 from eventclip.gateway import api
 from eventclip.gateway.backends import Backends
 from eventclip.gateway.errors import install_error_handlers
+from eventclip.gateway.guard import RequestGuard
 from eventclip.gateway.openapi import json_content, message_schemas, schema_ref
 from eventclip.v1 import buffer_pb2, clips_pb2, events_pb2
 
@@ -54,6 +56,15 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.gateway.max_body_bytes)
+    if settings.gateway.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.gateway.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["authorization", "content-type", "range"],
+            expose_headers=["content-range", "accept-ranges", "content-length"],
+        )
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

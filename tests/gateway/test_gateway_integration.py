@@ -36,6 +36,9 @@ REGISTER = "till-1"
 SOURCE = "synthetic://320x180@15?gop=15"
 ROLL_SECONDS = 1.0
 
+#: What every bodiless POST sends (the gateway refuses other types, eventclip.gateway.guard).
+JSON = {"content-type": "application/json"}
+
 
 @dataclass
 class Suite:
@@ -316,7 +319,7 @@ async def test_hold_release_cancel_as_custom_methods(suite: Suite) -> None:
     held = await http.post(f"{base}:hold", json={"reason": "case 2026-17"})
     assert held.status_code == 200, held.text
     assert held.json()["legalHold"] is True
-    again = await http.post(f"{base}:hold")  # no body: unchanged
+    again = await http.post(f"{base}:hold", headers=JSON)  # no body: unchanged
     assert again.status_code == 200 and again.json()["legalHold"] is True
     released = await http.post(f"{base}:release", json={"reason": "case closed"})
     assert released.json()["legalHold"] is False
@@ -327,19 +330,22 @@ async def test_hold_release_cancel_as_custom_methods(suite: Suite) -> None:
     bad_body = await http.post(f"{base}:hold", json={"why": "x"})
     assert error_status(bad_body) == (400, "INVALID_ARGUMENT")
 
-    finished = await http.post(f"{base}:cancel")
+    finished = await http.post(f"{base}:cancel", headers=JSON)
     assert error_status(finished) == (412, "FAILED_PRECONDITION")
     future = await http.post(
         "/api/v1/clips",
         json={"cameraId": CAMERA, "timestamp": (utcnow() + timedelta(hours=1)).isoformat()},
     )
     future_id = future.json()["id"]
-    cancelled = await http.post(f"/api/v1/clips/{future_id}:cancel")
+    cancelled = await http.post(f"/api/v1/clips/{future_id}:cancel", headers=JSON)
     assert cancelled.status_code == 200 and cancelled.json()["state"] == "CANCELLED"
     gone = await http.get(f"/api/v1/clips/{future_id}/video")
     assert error_status(gone) == (404, "NOT_FOUND")
     assert "cancelled" in gone.json()["error"]["message"]
-    assert error_status(await http.post("/api/v1/clips/nope:cancel")) == (404, "NOT_FOUND")
+    assert error_status(await http.post("/api/v1/clips/nope:cancel", headers=JSON)) == (
+        404,
+        "NOT_FOUND",
+    )
 
 
 async def test_deleted_media_is_410(suite: Suite) -> None:
