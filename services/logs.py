@@ -1,7 +1,8 @@
 """Structured logging: JSON lines (python-json-logger) or plain text on a TTY.
 
 ``EVENTCLIP_LOG_FORMAT=json|text`` forces one; extra fields given with
-``log.info("...", extra={...})`` appear as JSON keys.
+``log.info("...", extra={...})`` appear as JSON keys. Every line has URL
+passwords redacted (``RedactingFormatter``).
 """
 
 from __future__ import annotations
@@ -12,19 +13,33 @@ import sys
 
 from pythonjsonlogger.json import JsonFormatter
 
+from eventclip.redact import redact_credentials
+
+
+class RedactingFormatter(logging.Formatter):
+    """Wraps another formatter and redacts URL passwords from every line it
+    makes, message, arguments and traceback alike (eventclip.redact)."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_credentials(self.inner.format(record))
+
 
 def setup_logging(level: str = "INFO") -> None:
     fmt = os.environ.get("EVENTCLIP_LOG_FORMAT") or ("text" if sys.stderr.isatty() else "json")
     handler = logging.StreamHandler(sys.stderr)
+    inner: logging.Formatter
     if fmt == "json":
-        handler.setFormatter(
-            JsonFormatter(
-                "%(asctime)s %(levelname)s %(name)s %(message)s",
-                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            )
+        inner = JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         )
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        inner = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    handler.setFormatter(RedactingFormatter(inner))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -73,10 +74,21 @@ def open_channel(target: str) -> grpc.aio.Channel:
     )
 
 
+def internal_error(what: str, err: BaseException) -> str:
+    """Log ``err`` (with its traceback) under a new error id and return the
+    message for the caller: the id only, so SQL, parameters and paths in the
+    exception stay in the log."""
+    error_id = uuid.uuid4().hex[:12]
+    log.error("%s failed (error id %s)", what, error_id, exc_info=err)
+    return f"internal error (error id {error_id}); the service log has the details"
+
+
 def grpc_method(func: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate a servicer method (coroutine or async generator) so that a
     ServiceError aborts the call with its status code and message, and any other
-    exception is logged and aborts with INTERNAL instead of killing the stream."""
+    exception is logged and aborts with INTERNAL instead of killing the stream
+    (``internal_error``: the caller gets an error id, never the exception's text,
+    which may hold SQL, parameters or paths)."""
 
     if inspect.isasyncgenfunction(func):
 
@@ -90,8 +102,9 @@ def grpc_method(func: Callable[..., Any]) -> Callable[..., Any]:
             except Exception as err:
                 if isinstance(err, grpc.aio.AbortError):
                     raise
-                log.exception("%s failed", func.__qualname__)
-                await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {err}")
+                await context.abort(
+                    grpc.StatusCode.INTERNAL, internal_error(func.__qualname__, err)
+                )
 
         return stream
 
@@ -104,8 +117,7 @@ def grpc_method(func: Callable[..., Any]) -> Callable[..., Any]:
         except grpc.aio.AbortError:
             raise
         except Exception as err:
-            log.exception("%s failed", func.__qualname__)
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {err}")
+            await context.abort(grpc.StatusCode.INTERNAL, internal_error(func.__qualname__, err))
 
     return unary
 

@@ -19,12 +19,12 @@ import grpc
 
 from eventclip.buffer.cut import CutWindow, cut_window, open_output_file
 from eventclip.buffer.ring import BufferedPacket, CodecParams, PacketRing
-from eventclip.buffer.sources import redact_url
 from eventclip.buffer.wire import codec_message, encode_packet_batch
 from eventclip.buffer.worker import DEFAULT_BACKOFF, CameraState, CameraWorker, IngestStatus
 from eventclip.config import CameraConfig, Settings
 from eventclip.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from eventclip.media.mp4 import RemuxError
+from eventclip.redact import redact_url
 from eventclip.retry import Backoff
 from eventclip.rpc import Registration, grpc_method, start_server
 from eventclip.timeutil import (

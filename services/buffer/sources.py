@@ -25,13 +25,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import av
 
 from eventclip.buffer.ring import CodecParams
 from eventclip.buffer.synthetic import SyntheticEncoder, SyntheticSpec
 from eventclip.buffer.timestamps import DemuxedPacket, complete_timestamps
+from eventclip.redact import redact_credentials, redact_url
 
 __all__ = [
     "DemuxedPacket",
@@ -40,7 +41,6 @@ __all__ = [
     "SourceError",
     "StreamInfo",
     "open_source",
-    "redact_url",
 ]
 
 #: Lag (s) allowed between a packet's mapped wall time and its arrival before
@@ -50,7 +50,11 @@ HLS_MAX_BEHIND = 60.0
 
 
 class SourceError(Exception):
-    """The camera source cannot be opened or read; the message says why."""
+    """The camera source cannot be opened or read; the message says why, with
+    any password in it redacted (FFmpeg's texts carry the URL)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact_credentials(message))
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,17 +104,6 @@ class PacingClock:
 
 
 REAL_TIME = PacingClock()
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for status and logs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 @contextlib.contextmanager

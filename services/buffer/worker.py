@@ -23,9 +23,10 @@ import av.logging
 
 from eventclip.buffer.bitstream import mp4_form
 from eventclip.buffer.ring import BufferedPacket, CodecParams, PacketRing
-from eventclip.buffer.sources import OpenedSource, SourceError, open_source, redact_url
+from eventclip.buffer.sources import OpenedSource, SourceError, open_source
 from eventclip.buffer.wallclock import WallClock
 from eventclip.media.mp4_boxes import Unsupported
+from eventclip.redact import redact_credentials, redact_url
 from eventclip.retry import Backoff, FailureStreak
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class CameraWorker:
                 reason = str(err)
             except Exception as err:
                 log.exception("camera %s: ingest failed", self.camera_id)
-                reason = f"internal error: {err}"
+                reason = redact_credentials(f"internal error: {err}")
             if self._stop.is_set():
                 break
             delay = streak.failed()

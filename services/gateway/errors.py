@@ -23,6 +23,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from eventclip.rpc import internal_error
+
 log = logging.getLogger(__name__)
 
 #: gRPC code -> HTTP status, as google.rpc.Code documents them (and grpc-gateway
@@ -188,8 +190,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return from_rpc_error(exc, "backend").response()
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return ApiError(500, "INTERNAL", "internal error").response()
+        message = internal_error(f"{request.method} {request.url.path}", exc)
+        return ApiError(500, "INTERNAL", message).response()
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)

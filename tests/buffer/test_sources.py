@@ -18,7 +18,8 @@ from pathlib import Path
 import av
 import pytest
 
-from eventclip.buffer.sources import PacingClock, SourceError, open_source, redact_url
+from eventclip.buffer.sources import PacingClock, SourceError, open_source
+from eventclip.redact import redact_url
 
 from .media import make_short_file
 
