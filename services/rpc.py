@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import grpc
+from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
 
 from eventclip.errors import ServiceError
+from eventclip.validation import check_request
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +86,10 @@ def internal_error(what: str, err: BaseException) -> str:
 
 
 def grpc_method(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorate a servicer method (coroutine or async generator) so that a
-    ServiceError aborts the call with its status code and message, and any other
+    """Decorate a servicer method (coroutine or async generator) so that its
+    request is checked first (``eventclip.validation.check_request``: no NUL or
+    control characters, lengths, time ranges; INVALID_ARGUMENT naming the
+    field), a ServiceError aborts the call with its status code and message, and any other
     exception is logged and aborts with INTERNAL instead of killing the stream
     (``internal_error``: the caller gets an error id, never the exception's text,
     which may hold SQL, parameters or paths)."""
@@ -95,6 +99,8 @@ def grpc_method(func: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(func)
         async def stream(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
+                if isinstance(request, Message):
+                    check_request(request)
                 async for item in func(self, request, context):
                     yield item
             except ServiceError as err:
@@ -111,6 +117,8 @@ def grpc_method(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     async def unary(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
+            if isinstance(request, Message):
+                check_request(request)
             return await func(self, request, context)
         except ServiceError as err:
             await context.abort(err.code, str(err))

@@ -6,9 +6,10 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.type.money_pb2 import Money
 
 from eventclip.config import Settings
@@ -45,6 +46,18 @@ MAX_ATTRIBUTE_KEY = 128
 MAX_ATTRIBUTE_VALUE = 1024
 
 
+#: POS events are dated within [2000-01-01, 2100-01-01) UTC (seconds since 1970).
+EARLIEST_EVENT = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp())
+LATEST_EVENT = int(datetime(2100, 1, 1, tzinfo=UTC).timestamp())
+
+
+def _describe_time(ts: Timestamp) -> str:
+    try:
+        return from_timestamp(ts).isoformat()
+    except (ValueError, OverflowError):
+        return f"({ts.seconds} s since 1970)"
+
+
 def validate_event(event: events_pb2.PosEvent, settings: Settings) -> None:
     """Check a submitted PosEvent. Raises InvalidArgument naming the first bad
     field (``event.amount.nanos``...), NotFound for a register not in the config.
@@ -71,10 +84,11 @@ def validate_event(event: events_pb2.PosEvent, settings: Settings) -> None:
             raise InvalidArgument(f"event.{name} is longer than {MAX_ID_LENGTH} characters")
     if not event.HasField("occurred_at"):
         raise InvalidArgument("event.occurred_at is required")
-    try:
-        from_timestamp(event.occurred_at)
-    except (ValueError, OverflowError) as err:
-        raise InvalidArgument(f"event.occurred_at is out of range: {err}") from err
+    if not EARLIEST_EVENT <= event.occurred_at.seconds < LATEST_EVENT:
+        raise InvalidArgument(
+            f"event.occurred_at {_describe_time(event.occurred_at)} is outside the years "
+            "2000 .. 2099 a POS event can be dated"
+        )
     if event.HasField("amount"):
         _validate_money(event.amount, "event.amount")
     elif event.type in AMOUNT_REQUIRED:

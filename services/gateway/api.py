@@ -16,6 +16,7 @@ from eventclip.gateway.openapi import error_responses, json_content, schema_ref
 from eventclip.gateway.protojson import parse, read_json, to_json
 from eventclip.timeutil import to_duration, to_timestamp
 from eventclip.v1 import buffer_pb2, clips_pb2, events_pb2
+from eventclip.validation import MAX_DURATION_SECONDS, MAX_ID_CHARS
 
 PREFIX = "/api/v1"
 #: OpenAPI component for a Clip plus its links (see clip_resource).
@@ -278,16 +279,28 @@ class ManualClipRequest(BaseModel):
         },
     )
 
-    camera_id: str = Field(min_length=1, description="Camera id")
-    timestamp: AwareDatetime = Field(description="The moment of interest, RFC 3339 with offset")
+    camera_id: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="Camera id")
+    timestamp: AwareDatetime = Field(
+        description="The moment of interest, RFC 3339 with offset, 1970 .. 2099"
+    )
     pre_roll_seconds: float | None = Field(
-        None, ge=0, description="Seconds before `timestamp`; the configured default when absent"
+        None,
+        ge=0,
+        le=MAX_DURATION_SECONDS,
+        allow_inf_nan=False,
+        description="Seconds before `timestamp`; the configured default when absent",
     )
     post_roll_seconds: float | None = Field(
-        None, ge=0, description="Seconds after `timestamp`; the configured default when absent"
+        None,
+        ge=0,
+        le=MAX_DURATION_SECONDS,
+        allow_inf_nan=False,
+        description="Seconds after `timestamp`; the configured default when absent",
     )
     request_id: str | None = Field(
-        None, description="Idempotency key: a retry with the same key returns the same clip"
+        None,
+        max_length=MAX_ID_CHARS,
+        description="Idempotency key: a retry with the same key returns the same clip",
     )
     trim: Literal["KEYFRAME", "EXACT"] | None = Field(
         None,
