@@ -49,6 +49,9 @@ class CameraConfig(_Strict):
     #: stops sending keyframes has the rest of its GOP dropped past this bound,
     #: up to the next keyframe, instead of growing the ring without end.
     max_gop_bytes: int | None = Field(None, gt=0)
+    #: Longest wait between reconnects, seconds: waits start at 0.5 s and
+    #: double up to this, and start over once a connection delivers a keyframe.
+    reconnect_max_seconds: float = Field(5.0, ge=0.5, le=300)
 
     @model_validator(mode="after")
     def _known_scheme(self) -> CameraConfig:

@@ -20,7 +20,7 @@ import grpc
 from eventclip.buffer.cut import CutWindow, cut_window, open_output_file
 from eventclip.buffer.ring import BufferedPacket, CodecParams, PacketRing
 from eventclip.buffer.wire import codec_message, encode_packet_batch
-from eventclip.buffer.worker import DEFAULT_BACKOFF, CameraState, CameraWorker, IngestStatus
+from eventclip.buffer.worker import CameraState, CameraWorker, IngestStatus, reconnect_backoff
 from eventclip.config import CameraConfig, Settings
 from eventclip.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from eventclip.media.mp4 import RemuxError
@@ -82,7 +82,9 @@ class Buffer:
 
     ``max_window_seconds``: longest ReadWindow span (settings.clips.max_seconds).
     ``stall_timeout``: seconds without a new packet after which a live follow
-    ends with UNAVAILABLE. Timeouts and backoff are passed to the workers.
+    ends with UNAVAILABLE. Timeouts are passed to the workers; ``backoff``
+    replaces every camera's reconnect delays (default: ``reconnect_backoff`` of
+    its ``reconnect_max_seconds``).
     """
 
     def __init__(
@@ -93,7 +95,7 @@ class Buffer:
         stall_timeout: float = 10.0,
         open_timeout: float = 10.0,
         read_timeout: float = 10.0,
-        backoff: Backoff = DEFAULT_BACKOFF,
+        backoff: Backoff | None = None,
     ) -> None:
         self.max_window_seconds = max_window_seconds
         self.stall_timeout = stall_timeout
@@ -127,7 +129,7 @@ class Buffer:
                     loop,
                     open_timeout=self.open_timeout,
                     read_timeout=self.read_timeout,
-                    backoff=self.backoff,
+                    backoff=self.backoff or reconnect_backoff(cam.config.reconnect_max_seconds),
                 )
                 cam.worker.start()
 

@@ -42,9 +42,16 @@ class CameraState(enum.Enum):
     OFFLINE = "OFFLINE"
 
 
-#: Reconnect delays: 0.5 s doubling up to 30 s, each stretched or shrunk by up
-#: to 20 % so that cameras behind one failed switch do not reconnect in lockstep.
-DEFAULT_BACKOFF = Backoff(initial=0.5, maximum=30.0, jitter=0.2)
+def reconnect_backoff(max_seconds: float) -> Backoff:
+    """Reconnect delays: 0.5 s doubling up to ``max_seconds``
+    (``cameras[].reconnect_max_seconds``), each stretched or shrunk by up to
+    20 % so that cameras behind one failed switch do not reconnect in lockstep.
+    The streak restarts at 0.5 s once a connection delivers a keyframe."""
+    return Backoff(initial=min(0.5, max_seconds), maximum=max_seconds, jitter=0.2)
+
+
+#: The delays of a camera with the default reconnect_max_seconds (5 s).
+DEFAULT_BACKOFF = reconnect_backoff(5.0)
 
 
 @dataclass
