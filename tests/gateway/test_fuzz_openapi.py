@@ -1,0 +1,76 @@
+"""Fuzzing the REST API: schemathesis generates requests from the gateway's own
+OpenAPI document and sends them to the real gateway and services (``eventclip
+run`` as a process, on the real PostgreSQL, a synthetic camera buffering),
+requests that fit the document and requests that break it. No answer may be a
+server error (``not_a_server_error``), every documented answer must match its
+schema (``response_schema_conformance``), and the service's log must hold no
+traceback. Bounded: ``EXAMPLES`` cases per operation and mode."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+import yaml
+from conftest import BUILTIN_PLUGINS, free_port, fresh_postgres_schema
+from hypothesis import HealthCheck, settings
+from processes import Suite, wait_serving
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from eventclip.config import load_settings
+from eventclip.gateway.app import create_app
+
+EXAMPLES = 40
+
+# The document the gateway serves, built the same way (no server needed to load it).
+schema = schemathesis.openapi.from_dict(create_app(load_settings(data_dir="unused")).openapi())
+# Requests that fit the schema and requests that break it (wrong types, missing
+# fields, out-of-range values), NUL bytes in strings included.
+schema.config.generation.update(
+    modes=[schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE],
+    allow_x00=True,
+)
+
+
+@pytest.fixture(scope="module")
+def gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("fuzz")
+    ports = {name: free_port() for name in ("buffer", "clipper", "events", "gateway")}
+    with fresh_postgres_schema("fuzz") as database_url:
+        config = {
+            "data_dir": str(tmp / "data"),
+            "database_url": database_url,
+            "cameras": [{"id": "cam", "source": "synthetic://320x180@15?gop=15"}],
+            "registers": [{"id": "till-1", "cameras": ["cam"]}],
+            "plugins": BUILTIN_PLUGINS,
+            "services": {name: {"port": port} for name, port in ports.items()},
+        }
+        path = Path(tmp) / "eventclip.yaml"
+        path.write_text(yaml.safe_dump(config))
+        suite = Suite(path, ports)
+        suite.start("all")
+        try:
+            asyncio.run(wait_serving(suite))
+            yield suite.http
+        finally:
+            suite.stop_all()
+        log = suite.logs["all"].read_text()
+        assert "Traceback" not in log, log[-5000:]  # nothing blew up, even unseen
+
+
+@schema.parametrize()
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+def test_no_server_errors_and_answers_match_the_schema(case, gateway_url: str) -> None:  # type: ignore[no-untyped-def]
+    case.call_and_validate(
+        base_url=gateway_url,
+        checks=[not_a_server_error, response_schema_conformance],
+        timeout=30,
+    )
