@@ -10,6 +10,7 @@ import logging
 import signal
 from collections.abc import Callable, Sequence
 
+from eventclip import auth
 from eventclip.config import Settings
 from eventclip.rpc import RunningService
 
@@ -24,6 +25,7 @@ async def start_services(settings: Settings, names: Sequence[str]) -> list[Runni
     """Start the named services in SERVICE_NAMES order; on a failure, stop the
     ones already started and re-raise."""
     started: list[RunningService] = []
+    await asyncio.to_thread(auth.setup, settings)
     try:
         for name in [n for n in SERVICE_NAMES if n in names]:
             module = importlib.import_module(f"eventclip.{name}.service")

@@ -62,6 +62,8 @@ def _run_services(args: argparse.Namespace, names: tuple[str, ...]) -> int:
     setup_logging(settings.log_level)
     setup_tracing("eventclip" if len(names) > 1 else f"eventclip-{names[0]}")
 
+    first_key = _first_admin_key(settings) if len(names) > 1 else None
+
     def announce(services: list) -> None:
         print("eventclip is running:", flush=True)
         for line in describe(settings, services):
@@ -71,6 +73,14 @@ def _run_services(args: argparse.Namespace, names: tuple[str, ...]) -> int:
             print(
                 f"  web page and API docs: http://{settings.services.gateway.host}:{gw.port}/ "
                 f"and /docs",
+                flush=True,
+            )
+        if first_key:
+            print(
+                "  API keys are required and none existed: made the admin key 'admin'.\n"
+                "  It is shown this once; keep it (more: eventclip keys create --role ...):\n"
+                f"    {first_key}\n"
+                "  REST: 'Authorization: Bearer <key>'; the web page asks for it.",
                 flush=True,
             )
         print("Press Ctrl-C to stop.", flush=True)
@@ -83,7 +93,63 @@ def _run_services(args: argparse.Namespace, names: tuple[str, ...]) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config)
+    """The config, with this process's calls authenticated: ``EVENTCLIP_API_KEY``
+    when set, else the service key (the CLI on a host that holds the data_dir
+    acts as the services do)."""
+    from eventclip.auth.interceptors import Authenticator, configure, load_service_key
+
+    settings = load_settings(args.config)
+    configured = settings.auth.service_key
+    key = os.environ.get("EVENTCLIP_API_KEY") or load_service_key(
+        configured.get_secret_value() if configured else None, settings.data_dir
+    )
+    configure(Authenticator(settings.auth.enabled, key))
+    return settings
+
+
+def _first_admin_key(settings: Settings) -> str | None:
+    """With keys required and none issued yet, make the admin key "admin" and
+    return its token (``eventclip run`` prints it once); None otherwise."""
+    from eventclip.auth.keys import KeyStore
+
+    if not settings.auth.enabled:
+        return None
+    store = KeyStore(settings.effective_database_url)
+    try:
+        if store.active_count():
+            return None
+        _key, token = store.create("admin", "admin" if not store.list() else None)
+        return token
+    finally:
+        store.close()
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from eventclip.auth.keys import KeyStore, KeyStoreError
+
+    settings = load_settings(args.config)
+    store = KeyStore(settings.effective_database_url)
+    try:
+        if args.keys_command == "create":
+            key, token = store.create(args.role, args.name)
+            print(f"created the {key.role} key {key.name!r}; it is shown this once:")
+            print(token)
+        elif args.keys_command == "list":
+            rows = [("NAME", "ROLE", "CREATED", "REVOKED")]
+            for key in store.list():
+                revoked = f"{key.revoke_time:%Y-%m-%d %H:%M:%S}" if key.revoke_time else "-"
+                rows.append((key.name, key.role, f"{key.create_time:%Y-%m-%d %H:%M:%S}", revoked))
+            widths = [max(len(r[i]) for r in rows) for i in range(4)]
+            for row in rows:
+                print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        else:
+            key = store.revoke(args.name)
+            print(f"revoked the {key.role} key {key.name!r} (refused within 5 s everywhere)")
+    except KeyStoreError as err:
+        raise UserError(str(err)) from err
+    finally:
+        store.close()
+    return 0
 
 
 def _amount(text: str, currency: str):  # -> money_pb2.Money
@@ -392,6 +458,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="the signer's public key (PEM); default: ask the clipper in the config for its key",
     )
     with_config(evidence.add_parser("public-key", help="print the signing key (PEM)"))
+
+    keys = sub.add_parser("keys", help="API keys (on the configured database)").add_subparsers(
+        dest="keys_command", required=True
+    )
+    create = with_config(keys.add_parser("create", help="make a key and print it once"))
+    create.add_argument("--role", required=True, choices=("viewer", "reviewer", "admin", "pos"))
+    create.add_argument("--name", help="what the audit trail calls it (default: ROLE-N)")
+    with_config(keys.add_parser("list", help="every key, revoked ones included"))
+    revoke = with_config(keys.add_parser("revoke", help="refuse a key from now on"))
+    revoke.add_argument("name")
     return parser
 
 
@@ -400,6 +476,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run_services(args, SERVICE_NAMES)
     if args.command == "serve":
         return _run_services(args, (args.name,))
+    if args.command == "keys":
+        return _keys(args)
     if args.command == "event":
         return asyncio.run(_submit_event(args))
     if args.command == "evidence":

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -109,6 +109,17 @@ class EvidenceConfig(_Strict):
     #: PEM (PKCS#8) Ed25519 private key that signs packages; default
     #: ``<data_dir>/evidence-signing-key.pem``, made on first start.
     signing_key_path: Path | None = None
+
+
+class AuthConfig(_Strict):
+    """API keys (``eventclip keys``) and the key the services use between them."""
+
+    #: Require an API key on every call (health checks excepted).
+    enabled: bool = True
+    #: The key services present to each other; default: made on first start in
+    #: ``<data_dir>/service-key`` (enough when they share a data_dir; set it,
+    #: e.g. EVENTCLIP_AUTH__SERVICE_KEY, when they run on separate hosts).
+    service_key: SecretStr | None = None
 
 
 class GatewayConfig(_Strict):
@@ -218,6 +229,7 @@ class Settings(BaseSettings):
     retention: RetentionConfig = RetentionConfig()
     evidence: EvidenceConfig = EvidenceConfig()
     gateway: GatewayConfig = GatewayConfig()
+    auth: AuthConfig = AuthConfig()
     rules: RulesConfig = RulesConfig()
     #: Allowlist of plugin names to load; None loads every installed plugin.
     plugins: list[str] | None = None

@@ -17,6 +17,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
 
+from eventclip.auth.interceptors import AuthInterceptor, client_interceptors
 from eventclip.errors import ServiceError
 from eventclip.validation import check_request
 
@@ -47,10 +48,14 @@ async def start_server(
     """Start an asyncio gRPC server on ``bind`` ("host:port", port 0 = any free).
 
     Mounts the servicers plus ``grpc.health.v1`` (SERVING for each service name
-    and for "") and server reflection. Returns the server and the bound port.
+    and for "") and server reflection, behind the API key check
+    (``eventclip.auth.interceptors.AuthInterceptor``). Returns the server and the
+    bound port.
     Raises RuntimeError when the port cannot be bound.
     """
-    server = grpc.aio.server(interceptors=[aio_server_interceptor()], options=CHANNEL_OPTIONS)
+    server = grpc.aio.server(
+        interceptors=[aio_server_interceptor(), AuthInterceptor()], options=CHANNEL_OPTIONS
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [r.full_name for r in registrations]
@@ -69,10 +74,17 @@ async def start_server(
     return server, port
 
 
-def open_channel(target: str) -> grpc.aio.Channel:
-    """A traced asyncio channel to another service ("host:port")."""
+def open_channel(target: str, *, forward_caller: bool = False) -> grpc.aio.Channel:
+    """A traced asyncio channel to another service ("host:port") whose calls
+    carry the service key, or with ``forward_caller`` (the gateway) the key of
+    the HTTP request being served (``eventclip.auth.interceptors``)."""
     return grpc.aio.insecure_channel(
-        target, options=CHANNEL_OPTIONS, interceptors=aio_client_interceptors()
+        target,
+        options=CHANNEL_OPTIONS,
+        interceptors=[
+            *aio_client_interceptors(),
+            *client_interceptors(forward=forward_caller),
+        ],
     )
 
 

@@ -1,0 +1,69 @@
+"""Which role may call which RPC.
+
+* ``viewer``: read (cameras, clips and their media, alerts, audit trails).
+* ``reviewer``: read, and act on evidence: ask for a clip, cancel, hold and
+  release it, export an alert's evidence package.
+* ``admin``: everything, keys included (keys are managed with the CLI, which
+  works on the database directly).
+* ``pos``: submit POS events and detections, read nothing.
+* ``service``: the services calling each other with the shared service key
+  (a ReadWindow from the clipper, a CreateClip from the events service).
+
+Every RPC is listed; one missing from ``METHOD_PERMISSION`` is refused to all
+but ``admin`` and ``service`` (a test checks the list against the protos).
+Health checks and server reflection are open, as load balancers and grpcurl
+expect.
+"""
+
+from __future__ import annotations
+
+READ, REVIEW, SUBMIT, INTERNAL = "read", "review", "submit", "internal"
+
+#: Permissions of each role.
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "viewer": frozenset({READ}),
+    "reviewer": frozenset({READ, REVIEW}),
+    "pos": frozenset({SUBMIT}),
+    "admin": frozenset({READ, REVIEW, SUBMIT, INTERNAL}),
+    "service": frozenset({READ, REVIEW, SUBMIT, INTERNAL}),
+}
+
+_BUFFER, _CLIPS, _EVENTS = (
+    "/eventclip.v1.BufferService/",
+    "/eventclip.v1.ClipService/",
+    "/eventclip.v1.EventService/",
+)
+
+#: The permission each RPC needs.
+METHOD_PERMISSION: dict[str, str] = {
+    _BUFFER + "ListCameras": READ,
+    _BUFFER + "GetCamera": READ,
+    # Raw packets and cuts: what the clipper reads to make clips.
+    _BUFFER + "ReadWindow": INTERNAL,
+    _BUFFER + "CutWindow": INTERNAL,
+    _CLIPS + "GetClip": READ,
+    _CLIPS + "ListClips": READ,
+    _CLIPS + "ReadClipMedia": READ,
+    _CLIPS + "ListAuditEntries": READ,
+    _CLIPS + "GetEvidencePublicKey": READ,
+    _CLIPS + "CreateClip": REVIEW,
+    _CLIPS + "CancelClip": REVIEW,
+    _CLIPS + "HoldClip": REVIEW,
+    _CLIPS + "ReleaseClip": REVIEW,
+    _CLIPS + "ExportEvidence": REVIEW,
+    _EVENTS + "SubmitEvent": SUBMIT,
+    _EVENTS + "GetAlert": READ,
+    _EVENTS + "ListAlerts": READ,
+}
+
+#: Open to anyone who reaches the port.
+OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def is_open(method: str) -> bool:
+    return method.startswith(OPEN_PREFIXES)
+
+
+def may_call(role: str, method: str) -> bool:
+    """True when ``role`` may call ``method`` ("/package.Service/Method")."""
+    return METHOD_PERMISSION.get(method, INTERNAL) in ROLE_PERMISSIONS.get(role, frozenset())
