@@ -43,7 +43,9 @@ class Backends:
         """Open a channel to each backend's ``settings.services.<name>.target``.
         Channels connect lazily, so this succeeds while a backend is down."""
         targets = {name: getattr(settings.services, name).target for name in SERVICE_NAMES}
-        channels = {name: open_channel(target) for name, target in targets.items()}
+        channels = {
+            name: open_channel(target, forward_caller=True) for name, target in targets.items()
+        }
         return cls(
             targets=targets,
             channels=channels,

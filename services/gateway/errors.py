@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 #: applies). OUT_OF_RANGE is 400 except on media byte ranges (416, see media.py).
 HTTP_STATUS: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
     grpc.StatusCode.OUT_OF_RANGE: 400,
     grpc.StatusCode.NOT_FOUND: 404,
     grpc.StatusCode.ALREADY_EXISTS: 409,
@@ -131,7 +133,9 @@ def from_rpc_error(
         message = f"the {backend} service did not answer in time: {message}"
     elif http_status == 500:
         log.error("%s call failed with %s: %s", backend, code.name, message)
-    return ApiError(http_status, code.name, message)
+    # RFC 6750 3: a 401 names the scheme the client should use.
+    headers = {"WWW-Authenticate": 'Bearer realm="eventclip"'} if http_status == 401 else None
+    return ApiError(http_status, code.name, message, headers=headers)
 
 
 @contextmanager

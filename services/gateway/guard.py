@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from eventclip.auth.interceptors import forwarded_authorization
 from eventclip.gateway.errors import ApiError
 
 Scope = MutableMapping[str, Any]
@@ -101,6 +102,8 @@ class RequestGuard:
             if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
                 await BodyTooLarge(self.max_body_bytes).response()(scope, receive, send)
                 return
+        # The backends check the caller's key: the gateway's channels forward it.
+        forwarded = forwarded_authorization.set(headers.get("authorization"))
         received = 0
         started = False
 
@@ -124,6 +127,8 @@ class RequestGuard:
         except BodyTooLarge as refusal:  # read outside a route's error handling
             if not started:
                 await refusal.response()(scope, receive, send)
+        finally:
+            forwarded_authorization.reset(forwarded)
 
 
 def _with_security_headers(send: Send, csp: str) -> Send:

@@ -4,15 +4,60 @@
 
 const REFRESH_MS = 3000;
 const API = "/api/v1";
+const KEY_STORE = "eventclip-api-key"; // sessionStorage: gone when the tab closes
+
+function apiKey() {
+  return sessionStorage.getItem(KEY_STORE) || "";
+}
+
+// fetch() with the API key the operator signed in with. A 401 (no key, or a
+// revoked one) shows the sign-in form again.
+async function authorizedFetch(url, options = {}) {
+  const headers = new Headers(options.headers || {});
+  if (apiKey()) headers.set("Authorization", `Bearer ${apiKey()}`);
+  const response = await fetch(url, { ...options, headers });
+  if (response.status === 401) showSignIn(true);
+  return response;
+}
 
 async function getJson(url, options) {
-  const response = await fetch(url, options);
+  const response = await authorizedFetch(url, options);
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     const message = (body.error && body.error.message) || response.statusText;
     throw new Error(`${response.status}: ${message}`);
   }
   return body;
+}
+
+// Media need the key too, which <video src> and <a href> cannot send: fetch
+// them and hand the element an object URL of the bytes.
+async function mediaUrl(url) {
+  const response = await authorizedFetch(url);
+  if (!response.ok) throw new Error(`${response.status}: ${url}`);
+  return URL.createObjectURL(await response.blob());
+}
+
+function mediaLink(url, text, filename) {
+  return el("a", {
+    href: "#",
+    textContent: text,
+    onclick: async (click) => {
+      click.preventDefault();
+      try {
+        const link = el("a", { href: await mediaUrl(url), target: "_blank" });
+        if (filename) link.download = filename;
+        link.click();
+      } catch (err) {
+        click.target.textContent = `${text} (${err.message})`;
+      }
+    },
+  });
+}
+
+function showSignIn(needed) {
+  document.getElementById("sign-in").hidden = !needed;
+  document.getElementById("sign-out").hidden = needed || !apiKey();
 }
 
 function el(tag, props = {}, ...children) {
@@ -78,22 +123,34 @@ function renderClip(clip) {
   box.append(head);
   const hasMedia = (clip.state === "READY" || clip.state === "FAILED") && clip.sizeBytes !== "0";
   if (hasMedia) {
+    const video = el("video", { controls: true, preload: "none" });
+    mediaUrl(clip.links.thumbnail).then((url) => { video.poster = url; }, () => {});
+    const play = el("button", {
+      type: "button",
+      textContent: `Load video (${(Number(clip.sizeBytes) / 1e6).toFixed(1)} MB)`,
+      onclick: async () => {
+        play.disabled = true;
+        try {
+          video.src = await mediaUrl(clip.links.video);
+          play.remove();
+          video.play().catch(() => {});
+        } catch (err) {
+          play.textContent = err.message;
+        }
+      },
+    });
     box.append(
       coverageNote(clip),
-      el("video", {
-        controls: true,
-        preload: "none",
-        poster: clip.links.thumbnail,
-        src: clip.links.video,
-      }),
+      video,
+      play,
       el(
         "span",
         {},
-        el("a", { href: `${clip.links.video}?download=1`, textContent: `MP4, ${seconds(clip.duration)}` }),
+        mediaLink(clip.links.video, `MP4, ${seconds(clip.duration)}`, `${clip.id}.mp4`),
         " · ",
-        el("a", { href: clip.links.metadata, textContent: "metadata" }),
+        mediaLink(clip.links.metadata, "metadata"),
         " · ",
-        el("a", { href: clip.links.audit, textContent: "audit trail" }),
+        mediaLink(clip.links.audit, "audit trail"),
       ),
     );
   }
@@ -103,7 +160,7 @@ function renderClip(clip) {
     const when = clip.deleteTime ? new Date(clip.deleteTime).toLocaleString() : "";
     box.append(
       el("span", { className: "note", textContent: `media deleted by retention ${when}` }),
-      el("a", { href: clip.links.audit, textContent: "audit trail" }),
+      mediaLink(clip.links.audit, "audit trail"),
     );
   } else if (clip.state === "CANCELLED") {
     box.append(el("span", { className: "note", textContent: "cancelled: no media" }));
@@ -137,10 +194,11 @@ function renderAlerts(alerts, clipsByAlert) {
     node.querySelector(".clips").replaceChildren(...clips.map(renderClip));
     if (clips.some((c) => c.state === "READY")) {
       node.querySelector(".evidence").replaceChildren(
-        el("a", {
-          href: `${API}/alerts/${encodeURIComponent(alert.id)}/evidence.zip`,
-          textContent: "Signed evidence package (ZIP)",
-        }),
+        mediaLink(
+          `${API}/alerts/${encodeURIComponent(alert.id)}/evidence.zip`,
+          "Signed evidence package (ZIP)",
+          `evidence-${alert.id}.zip`,
+        ),
       );
     }
     rendered.set(alert.id, { signature, node });
@@ -216,5 +274,22 @@ document.getElementById("refund-form").addEventListener("submit", async (submit)
   }
 });
 
+document.getElementById("sign-in-form").addEventListener("submit", (submit) => {
+  submit.preventDefault();
+  const key = new FormData(submit.target).get("apiKey").trim();
+  if (key) sessionStorage.setItem(KEY_STORE, key);
+  submit.target.reset();
+  showSignIn(false);
+  rendered.clear();
+  refresh();
+});
+
+document.getElementById("sign-out").addEventListener("click", () => {
+  sessionStorage.removeItem(KEY_STORE);
+  rendered.clear();
+  showSignIn(true);
+});
+
+showSignIn(false);
 refresh();
 setInterval(refresh, REFRESH_MS);
