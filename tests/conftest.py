@@ -23,6 +23,11 @@ POSTGRES_URL = os.environ.get(
 )
 
 
+#: API keys are off in the services these tests start (in this process and the
+#: processes they spawn, which inherit the environment): each test is about
+#: something else. tests/test_auth.py turns them on in its own processes.
+os.environ["EVENTCLIP_AUTH__ENABLED"] = "false"
+
 #: The plugins tests load: the built-in rule only, never whatever else is
 #: installed in the environment (settings without ``plugins`` load everything).
 BUILTIN_PLUGINS = ["refund_without_approval"]

@@ -3,11 +3,12 @@
 characters, extreme integers, NaN and infinities, timestamps and durations
 anywhere in their proto range, unknown enum numbers, nested, repeated and map
 fields) sent to every RPC of the real services (``eventclip run`` as a process,
-on the real PostgreSQL) answers OK or a client error, never INTERNAL or UNKNOWN."""
+on the real PostgreSQL, with an admin key) answers OK or a client error, never INTERNAL or UNKNOWN."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from processes import Suite, wait_serving
+from test_auth import make_key
 
 from eventclip.v1 import buffer_pb2, clips_pb2, events_pb2
 
@@ -148,10 +150,17 @@ def channel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[grpc.Channel]:
         path = Path(tmp) / "eventclip.yaml"
         path.write_text(yaml.safe_dump(config))
         suite = Suite(path, ports)
+        suite.env["EVENTCLIP_AUTH__ENABLED"] = "true"
+        key = make_key(suite, "admin")
         suite.start("all")
         try:
             asyncio.run(wait_serving(suite))
-            channels = {name: grpc.insecure_channel(suite.grpc_target(name)) for name in ports}
+            channels = {
+                name: grpc.intercept_channel(
+                    grpc.insecure_channel(suite.grpc_target(name)), _Metadata(key)
+                )
+                for name in ports
+            }
             yield channels  # type: ignore[misc]
             for c in channels.values():
                 c.close()
@@ -159,6 +168,29 @@ def channel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[grpc.Channel]:
             suite.stop_all()
         log = suite.logs["all"].read_text()
         assert "Traceback" not in log, log[-5000:]
+
+
+class _Metadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Every call with the admin key."""
+
+    def __init__(self, key: str) -> None:
+        self.metadata = (("authorization", f"Bearer {key}"),)
+
+    def _with_key(self, details):  # type: ignore[no-untyped-def]
+        return _Details(details.method, details.timeout, self.metadata, details.credentials)
+
+    def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return continuation(self._with_key(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return continuation(self._with_key(details), request)
+
+
+class _Details(
+    collections.namedtuple("_Details", ("method", "timeout", "metadata", "credentials")),
+    grpc.ClientCallDetails,
+):
+    pass
 
 
 def rpcs() -> list[tuple[str, str, Descriptor, Descriptor, bool]]:

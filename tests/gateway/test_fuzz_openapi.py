@@ -1,7 +1,7 @@
 """Fuzzing the REST API: schemathesis generates requests from the gateway's own
 OpenAPI document and sends them to the real gateway and services (``eventclip
 run`` as a process, on the real PostgreSQL, a synthetic camera buffering),
-requests that fit the document and requests that break it. No answer may be a
+with an admin key, requests that fit the document and requests that break it. No answer may be a
 server error (``not_a_server_error``), every documented answer must match its
 schema (``response_schema_conformance``), and the service's log must hold no
 traceback. Bounded: ``EXAMPLES`` cases per operation and mode."""
@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, settings
 from processes import Suite, wait_serving
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
+from test_auth import make_key
 
 from eventclip.config import load_settings
 from eventclip.gateway.app import create_app
@@ -37,7 +38,8 @@ schema.config.generation.update(
 
 
 @pytest.fixture(scope="module")
-def gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    """(the gateway's URL, headers with an admin key) of a suite that requires keys."""
     tmp = tmp_path_factory.mktemp("fuzz")
     ports = {name: free_port() for name in ("buffer", "clipper", "events", "gateway")}
     with fresh_postgres_schema("fuzz") as database_url:
@@ -52,10 +54,12 @@ def gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         path = Path(tmp) / "eventclip.yaml"
         path.write_text(yaml.safe_dump(config))
         suite = Suite(path, ports)
+        suite.env["EVENTCLIP_AUTH__ENABLED"] = "true"
+        key = make_key(suite, "admin")
         suite.start("all")
         try:
             asyncio.run(wait_serving(suite))
-            yield suite.http
+            yield suite.http, {"authorization": f"Bearer {key}"}
         finally:
             suite.stop_all()
         log = suite.logs["all"].read_text()
@@ -68,9 +72,11 @@ def gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-def test_no_server_errors_and_answers_match_the_schema(case, gateway_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_no_server_errors_and_answers_match_the_schema(case, gateway) -> None:  # type: ignore[no-untyped-def]
+    base_url, headers = gateway
     case.call_and_validate(
-        base_url=gateway_url,
+        base_url=base_url,
+        headers=headers,
         checks=[not_a_server_error, response_schema_conformance],
         timeout=30,
     )
