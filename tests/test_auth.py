@@ -61,7 +61,10 @@ def make_key(suite: Suite, role: str, name: str | None = None) -> str:
 @pytest.fixture
 def four_processes(tmp_path: Path, postgres_schema: str) -> Iterator[Suite]:
     ports = {name: free_port() for name in ("buffer", "clipper", "events", "gateway")}
-    suite = secured(Suite(write_config(tmp_path, ports, database_url=postgres_schema), ports))
+    config = write_config(
+        tmp_path, ports, database_url=postgres_schema, auth={"media_url_ttl_seconds": 3}
+    )
+    suite = secured(Suite(config, ports))
     for name in ports:
         suite.start(name)
     try:
@@ -165,6 +168,31 @@ async def test_keys_and_roles_over_grpc_and_rest(four_processes: Suite) -> None:
         assert made.status_code == 202, made.text
         audit = await http.get(f"/api/v1/clips/{made.json()['id']}/audit", headers=as_viewer)
         assert audit.json()["entries"][0]["actor"] == "reviewer-1"  # the key's name
+
+        # Signed media links play without a header, for the key they were made for.
+        ready = (await http.get(f"/api/v1/clips/{clip_id}", headers=as_viewer)).json()
+        video = ready["links"]["video"]
+        assert "sig=" in video and "by=viewer-1" in video
+        played = await http.get(video)
+        assert played.status_code == 200 and played.headers["content-type"] == "video/mp4"
+        assert played.content[4:8] == b"ftyp" and len(played.content) == int(ready["sizeBytes"])
+        assert (await http.get(ready["links"]["thumbnail"])).status_code == 200
+        trail = (await http.get(f"/api/v1/clips/{clip_id}/audit", headers=as_viewer)).json()
+        assert trail["entries"][-1]["action"] == "viewed"
+        assert trail["entries"][-1]["actor"] == "viewer-1"
+        for altered in (
+            video.replace("by=viewer-1", "by=admin"),
+            video.replace("/video?", "/thumbnail?"),
+            video[:-2] + ("00" if not video.endswith("00") else "11"),
+        ):
+            refusal = await http.get(altered)
+            assert refusal.status_code == 403 and "altered" in refusal.text, altered
+        assert (
+            await http.get(f"/api/v1/clips/{clip_id}/audit?sig=x&by=a&expires=9")
+        ).status_code == 401
+        await asyncio.sleep(3.5)  # auth.media_url_ttl_seconds is 3 here
+        expired = await http.get(video)
+        assert expired.status_code == 403 and "expired" in expired.text
 
         await asyncio.to_thread(
             subprocess.run,

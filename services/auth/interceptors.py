@@ -42,6 +42,12 @@ AUTHORIZATION = "authorization"
 forwarded_authorization: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "forwarded_authorization", default=None
 )
+#: Whom the gateway acts for when it calls with the service key (a signed
+#: media link's ``by``); honoured only from the service.
+forwarded_actor: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "forwarded_actor", default=None
+)
+ON_BEHALF_OF = "x-eventclip-on-behalf-of"
 
 
 class Unauthenticated(Exception):
@@ -140,9 +146,14 @@ def load_service_key(configured: str | None, data_dir: Path) -> str:
 
 
 def caller_of(context: grpc.aio.ServicerContext) -> Identity | None:
-    """The identity of the call ``context`` serves (None: unknown)."""
+    """The identity of the call ``context`` serves (None: unknown). The service
+    may say whom it acts for (``x-eventclip-on-behalf-of``: the gateway serving
+    a signed media link); nobody else can."""
     metadata = dict(context.invocation_metadata() or ())
-    return _authenticator.cached_identity(metadata.get(AUTHORIZATION))
+    identity = _authenticator.cached_identity(metadata.get(AUTHORIZATION))
+    if identity == SERVICE and metadata.get(ON_BEHALF_OF):
+        return Identity(str(metadata[ON_BEHALF_OF]), SERVICE.role)
+    return identity
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
@@ -207,7 +218,9 @@ def outgoing_metadata(*, forward: bool) -> tuple[tuple[str, str], ...]:
     else the service key."""
     if forward:
         header = forwarded_authorization.get()
-        return ((AUTHORIZATION, header),) if header else ()
+        actor = forwarded_actor.get()
+        metadata = ((AUTHORIZATION, header),) if header else ()
+        return (*metadata, (ON_BEHALF_OF, actor)) if actor else metadata
     key = _authenticator.service_key
     return ((AUTHORIZATION, f"Bearer {key}"),) if key else ()
 

@@ -14,6 +14,7 @@ from eventclip.gateway.errors import backend_errors
 from eventclip.gateway.media import evidence_response, media_response
 from eventclip.gateway.openapi import error_responses, json_content, schema_ref
 from eventclip.gateway.protojson import parse, read_json, to_json
+from eventclip.gateway.signed_urls import current_link_signer, media_links
 from eventclip.timeutil import to_duration, to_timestamp
 from eventclip.v1 import buffer_pb2, clips_pb2, events_pb2
 from eventclip.validation import MAX_DURATION_SECONDS, MAX_ID_CHARS
@@ -22,7 +23,7 @@ PREFIX = "/api/v1"
 #: OpenAPI component for a Clip plus its links (see clip_resource).
 CLIP_RESOURCE = "ClipResource"
 
-router = APIRouter(prefix=PREFIX)
+router = APIRouter(prefix=PREFIX, dependencies=[Depends(media_links)])
 
 
 def _backends(request: Request) -> Backends:
@@ -61,11 +62,14 @@ def clip_resource(clip: clips_pb2.Clip) -> dict[str, Any]:
     """A Clip in proto3 JSON plus ``links`` to itself, its media and sidecar (412
     until the clip has media, 410 once retention deleted it) and its audit trail."""
     base = f"{PREFIX}/clips/{clip.id}"
+    # Media links are signed for the caller when keys are on, so a <video src>
+    # plays them without a header (eventclip.gateway.signed_urls).
+    sign = current_link_signer.get() or (lambda path: path)
     links = {
         "self": base,
-        "video": f"{base}/video",
-        "thumbnail": f"{base}/thumbnail",
-        "metadata": f"{base}/metadata.json",
+        "video": sign(f"{base}/video"),
+        "thumbnail": sign(f"{base}/thumbnail"),
+        "metadata": sign(f"{base}/metadata.json"),
         "audit": f"{base}/audit",
     }
     return {**to_json(clip), "links": links}

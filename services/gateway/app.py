@@ -56,6 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.state.media_url_ttl_seconds = settings.auth.media_url_ttl_seconds
     app.add_middleware(RequestGuard, max_body_bytes=settings.gateway.max_body_bytes)
     if settings.gateway.cors_origins:
         app.add_middleware(
