@@ -120,6 +120,9 @@ class AuthConfig(_Strict):
     #: ``<data_dir>/service-key`` (enough when they share a data_dir; set it,
     #: e.g. EVENTCLIP_AUTH__SERVICE_KEY, when they run on separate hosts).
     service_key: SecretStr | None = None
+    #: Let anyone who reaches a gRPC port list its services (server reflection,
+    #: grpcurl); off: reflection needs a key of any role. Health is always open.
+    open_reflection: bool = False
     #: Seconds a signed media link (a clip's video, thumbnail, sidecar) works.
     media_url_ttl_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600)
 

@@ -21,6 +21,7 @@ import yaml
 from backends import refund
 from conftest import BUILTIN_PLUGINS, free_port
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from processes import EVENTCLIP, Suite, wait_serving
 
 from eventclip.timeutil import to_duration, to_timestamp
@@ -84,6 +85,17 @@ async def refused(call, code: grpc.StatusCode) -> str:  # type: ignore[no-untype
     return caught.value.details()
 
 
+async def reflected_services(channel: grpc.aio.Channel, metadata=None) -> list[str]:  # type: ignore[no-untyped-def]
+    """The services the server lists over gRPC server reflection."""
+    call = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(metadata=metadata)
+    await call.write(reflection_pb2.ServerReflectionRequest(list_services=""))
+    reply = await call.read()
+    await call.done_writing()
+    if reply is grpc.aio.EOF:
+        await call  # raises the status
+    return [s.name for s in reply.list_services_response.service]
+
+
 async def wait_ready(stub: clips_pb2_grpc.ClipServiceStub, clip_id: str, token: str):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + 60
     while True:
@@ -115,6 +127,11 @@ async def test_keys_and_roles_over_grpc_and_rest(four_processes: Suite) -> None:
     ):
         clips = clips_pb2_grpc.ClipServiceStub(clipper_channel)
         events = events_pb2_grpc.EventServiceStub(events_channel)
+        # Reflection needs a key unless auth.open_reflection (off by default).
+        await refused(reflected_services(clipper_channel), grpc.StatusCode.UNAUTHENTICATED)
+        assert "eventclip.v1.ClipService" in await reflected_services(
+            clipper_channel, bearer(viewer)
+        )
         listing = clips_pb2.ListClipsRequest()
         assert "no API key" in await refused(
             clips.ListClips(listing), grpc.StatusCode.UNAUTHENTICATED

@@ -20,6 +20,8 @@ def setup(settings: Settings) -> Authenticator:
         settings.data_dir,
     )
     keys = KeyStore(settings.effective_database_url) if settings.auth.enabled else None
-    authenticator = Authenticator(settings.auth.enabled, service_key, keys)
+    authenticator = Authenticator(
+        settings.auth.enabled, service_key, keys, open_reflection=settings.auth.open_reflection
+    )
     configure(authenticator)
     return authenticator

@@ -63,6 +63,7 @@ class Authenticator:
     enabled: bool
     service_key: str
     keys: KeyStore | None = None
+    open_reflection: bool = False
     _cache: dict[str, tuple[Identity | None, float]] = field(default_factory=dict)
 
     def identify(self, authorization: str | None) -> Identity:
@@ -167,7 +168,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         auth = _authenticator
         method = details.method
         handler = await continuation(details)
-        if handler is None or not auth.enabled or is_open(method):
+        if (
+            handler is None
+            or not auth.enabled
+            or is_open(method, open_reflection=auth.open_reflection)
+        ):
             return handler
         header = dict(details.invocation_metadata or ()).get(AUTHORIZATION)
         try:

@@ -11,8 +11,8 @@
 
 Every RPC is listed; one missing from ``METHOD_PERMISSION`` is refused to all
 but ``admin`` and ``service`` (a test checks the list against the protos).
-Health checks and server reflection are open, as load balancers and grpcurl
-expect.
+Health checks are open, as load balancers expect; server reflection is open
+only when ``auth.open_reflection`` says so.
 """
 
 from __future__ import annotations
@@ -56,14 +56,21 @@ METHOD_PERMISSION: dict[str, str] = {
     _EVENTS + "ListAlerts": READ,
 }
 
-#: Open to anyone who reaches the port.
-OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
+REFLECTION_PREFIX = "/grpc.reflection."
 
 
-def is_open(method: str) -> bool:
-    return method.startswith(OPEN_PREFIXES)
+def is_open(method: str, *, open_reflection: bool) -> bool:
+    """Health checks are open to anyone who reaches the port (load balancers,
+    compose); server reflection too when ``auth.open_reflection``, else it
+    needs a key of any role."""
+    return method.startswith(HEALTH_PREFIX) or (
+        open_reflection and method.startswith(REFLECTION_PREFIX)
+    )
 
 
 def may_call(role: str, method: str) -> bool:
     """True when ``role`` may call ``method`` ("/package.Service/Method")."""
+    if method.startswith(REFLECTION_PREFIX):
+        return role in ROLE_PERMISSIONS  # any key may look at the API's shape
     return METHOD_PERMISSION.get(method, INTERNAL) in ROLE_PERMISSIONS.get(role, frozenset())
