@@ -126,9 +126,13 @@ async def test_clipper_stopped_in_a_post_roll_finishes_the_whole_clip(
     await asyncio.sleep(1.0)
     suite.start("clipper")
     clip = await wait_clip(suite, clip.id, FINISHED)
+    if sig == signal.SIGKILL:
+        assert "the last run did not stop cleanly" in suite.logs["clipper"].read_text()
     # The buffer kept the second the clipper was down: the clip is whole.
     assert clip.state == State.READY, f"{clip}\n{suite.tail()}"
     assert clip.complete and not clip.gaps, clip.failure_reason
+    # The stop (clean or a crash) cut an attempt short; it did not fail.
+    assert clip.attempts == 1, clip
     assert timestamp_seconds(clip.media_start_time) <= event - PRE_ROLL + 0.01
     assert timestamp_seconds(clip.media_end_time) >= event + POST_ROLL - 1 / 15
     played = decoded_seconds(await download(suite, clip), tmp_path)

@@ -44,6 +44,7 @@ from eventclip.config import ConfigError, Settings
 from eventclip.errors import FailedPrecondition, InvalidArgument, NotFound, OutOfRange
 from eventclip.pagination import PageCursor
 from eventclip.rpc import Registration, grpc_method, open_channel, start_server
+from eventclip.run_marker import RunMarker
 from eventclip.timeutil import duration_seconds, from_timestamp, rfc3339, utcnow
 from eventclip.v1 import clips_pb2, clips_pb2_grpc
 
@@ -446,6 +447,7 @@ class RunningClipper:
     channels: list[grpc.aio.Channel]
     sweeper: RetentionSweeper
     port: int
+    running: RunMarker
     name: str = "clipper"
 
     async def stop(self, grace: float) -> None:
@@ -456,6 +458,7 @@ class RunningClipper:
         )
         await asyncio.gather(*(channel.close() for channel in self.channels))
         await asyncio.to_thread(self.clipper.store.close)
+        await asyncio.to_thread(self.running.clear)
 
 
 async def start(settings: Settings) -> RunningClipper:
@@ -473,6 +476,16 @@ async def start(settings: Settings) -> RunningClipper:
     )
     storage = LocalStorage(settings.clips_dir)
     await asyncio.to_thread(storage.clear_staging)
+    running = RunMarker(settings.data_dir / "clipper.running")
+    if await asyncio.to_thread(running.left_by_a_crash):
+        interrupted = await asyncio.to_thread(store.give_back_interrupted_attempts)
+        if interrupted:
+            log.warning(
+                "the last run did not stop cleanly: %d clip attempt(s) it cut short do "
+                "not count against max_attempts: %s",
+                len(interrupted),
+                ", ".join(interrupted),
+            )
     try:
         signer = await asyncio.to_thread(SigningKey.load_or_create, settings.signing_key_path)
     except SigningKeyError as err:
@@ -521,4 +534,4 @@ async def start(settings: Settings) -> RunningClipper:
     )
     sweeper.start()
     log.info("clipper listening on port %d", port)
-    return RunningClipper(server, clipper, channels, sweeper, port)
+    return RunningClipper(server, clipper, channels, sweeper, port, running)

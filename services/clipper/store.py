@@ -211,6 +211,19 @@ class ClipStore:
         with self._session() as session:
             return [_utc_fields(r) for r in session.exec(query.limit(limit)).all()]  # type: ignore[misc]
 
+    def give_back_interrupted_attempts(self) -> list[str]:
+        """After a crash: the attempt of every RECORDING clip was cut short by it,
+        not failed; give it back (attempts - 1), as a clean stop does. Returns
+        the clips' ids."""
+        with self._writing() as session:
+            query = select(ClipRecord).where(col(ClipRecord.state) == RECORDING)
+            records = list(session.exec(query).all())
+            for record in records:
+                record.attempts = max(0, record.attempts - 1)
+                session.add(record)
+            session.commit()
+            return [r.id for r in records]
+
     def unfinished(self) -> list[ClipRecord]:
         """Clips still PENDING or RECORDING, the earliest due first."""
         query = (
