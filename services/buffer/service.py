@@ -382,7 +382,12 @@ class BufferServicer(buffer_pb2_grpc.BufferServiceServicer):
             if request.output_file and self._cut_output_dir is not None:
                 fd = open_output_file(request.output_file, self._cut_output_dir)
             if fd is not None:
-                sha256 = await asyncio.to_thread(cut.write_to, fd)
+                try:
+                    sha256 = await asyncio.to_thread(cut.write_to, fd)
+                except OSError as err:  # the clipper's disk (full, failing): its to retry
+                    raise Unavailable(
+                        f"cannot write the cut into {request.output_file}: {err.strerror}"
+                    ) from None
                 yield buffer_pb2.CutWindowResponse(
                     written=buffer_pb2.CutWindowWritten(
                         sha256=sha256, size_bytes=cut.result.size_bytes

@@ -32,7 +32,8 @@ back before the window ends still gives its video; the delay is capped at
 ``LIVE_RETRY_CAP_SECONDS``); once it has ended, after ``max_attempts`` attempts
 the job cuts what it has (an incomplete clip, or FAILED when that misses the
 event) rather than dropping recorded video. An attempt interrupted by a stop
-does not count. FAILED_PRECONDITION (the rest of the window is no longer buffered),
+(or a crash, see ``eventclip.run_marker``) does not count, nor does one that
+storage failed (ENOSPC, EIO): that is retried while the buffer holds the window. FAILED_PRECONDITION (the rest of the window is no longer buffered),
 NOT_FOUND and INVALID_ARGUMENT from the buffer are final at once: the clip is
 cut from what was received, or FAILED when nothing was.
 
@@ -80,6 +81,11 @@ tracer = trace.get_tracer(__name__)
 MAX_CONCURRENT_CUTS = 2
 #: Longest wait between attempts while the window is still to come, seconds.
 LIVE_RETRY_CAP_SECONDS = 5.0
+#: Wait after a storage failure, seconds: longer than a shared read lingers
+#: (``SharedWindowReader.linger_seconds``, 5 s), so the retry asks the buffer
+#: itself whether it still holds the window.
+STORAGE_RETRY_SECONDS = 10.0
+STORAGE_NOTE = "(retried while buffered)"
 #: Longest wait between attempts once the window has ended, seconds.
 RETRY_CAP_SECONDS = 60.0
 
@@ -395,6 +401,8 @@ class ClipJobs:
             reason = f"buffer ReadWindow: {err.code().name}: {err.details()}"
         else:
             log.exception("clip %s attempt %d failed", record.id, attempt)
+        if isinstance(err, OSError):
+            return await self._retry_storage(record, attempt, reason)
         if not self._may_retry(record, attempt):
             await asyncio.to_thread(self.logs.for_clip(record.id).remove)
             return await self._fail(record, f"gave up after {attempt} attempts: {reason}")
@@ -407,11 +415,33 @@ class ClipJobs:
             self.store.update,
             record.id,
             state=PENDING,
-            failure_reason=f"attempt {attempt} failed: {reason}",
+            failure_reason=_with_storage_history(f"attempt {attempt} failed: {reason}", record),
+            next_attempt_at=self._clock() + timedelta(seconds=delay),
+        )
+
+    async def _retry_storage(self, record: ClipRecord, attempt: int, reason: str) -> ClipRecord:
+        """Storage failed (a full disk, an I/O error), not the window: retry for
+        as long as the buffer holds the window (a later attempt then ends for
+        good when it no longer does), with the attempt given back, so a disk
+        freed in time still gets the clip."""
+        delay = max(STORAGE_RETRY_SECONDS, self._retry.delay(1))
+        log.warning(
+            "clip %s: storage failed (%s); retry in %.0f s while the window is buffered",
+            record.id,
+            reason,
+            delay,
+        )
+        return await asyncio.to_thread(
+            self.store.update,
+            record.id,
+            state=PENDING,
+            attempts=attempt - 1,
+            failure_reason=f"attempt {attempt} failed: {reason} {STORAGE_NOTE}",
             next_attempt_at=self._clock() + timedelta(seconds=delay),
         )
 
     async def _fail(self, record: ClipRecord, reason: str, **values: Any) -> ClipRecord:
+        reason = _with_storage_history(reason, record)
         log.warning("clip %s FAILED: %s", record.id, reason)
         trace.get_current_span().set_status(trace.Status(trace.StatusCode.ERROR, reason))
         return await asyncio.to_thread(
@@ -471,6 +501,15 @@ async def _receive(cut: BufferCut, path: Path) -> str:
     if written != cut.result.size_bytes:
         raise RemuxError(f"the buffer sent {written} of {cut.result.size_bytes} MP4 bytes")
     return digest.hexdigest()
+
+
+def _with_storage_history(reason: str, record: ClipRecord) -> str:
+    """``reason``, and the storage failure an earlier attempt of ``record`` met,
+    if one did: what happened first is kept until the clip ends."""
+    earlier = record.failure_reason
+    if STORAGE_NOTE not in earlier or STORAGE_NOTE in reason:
+        return reason
+    return f"{reason}; before that, {earlier.split('; before that, ')[-1]}"
 
 
 def _coverage_reason(coverage: Coverage, cause: Exception | None) -> str:

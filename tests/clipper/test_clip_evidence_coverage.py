@@ -17,7 +17,7 @@ import itertools
 import os
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,7 @@ from eventclip.buffer import service as buffer_service
 from eventclip.buffer.ring import BufferedPacket, CodecParams, PacketRing
 from eventclip.buffer.service import Buffer
 from eventclip.buffer.synthetic import SyntheticSpec
+from eventclip.clipper import jobs
 from eventclip.clipper import service as clipper_service
 from eventclip.config import Settings, load_settings
 from eventclip.media.timelines import Timeline
@@ -345,31 +346,79 @@ async def test_a_buffer_that_never_answers_is_retried_then_given_up(tmp_path: Pa
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path) -> AsyncIterator[Path]:
-    """A 256 KiB tmpfs: a real file system that runs out of space (ENOSPC)."""
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 32 MiB tmpfs for the clips: a real file system that runs out of space
+    (ENOSPC) once ``fill`` takes it."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root (CI runs as root)")
     mount = tmp_path / "data" / "clips"
     mount.mkdir(parents=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mount)], check=True)
     try:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-async def test_a_full_disk_fails_the_clip_without_a_partial_file(
+def fill(disk: Path) -> Path:
+    """A file taking all the space of ``disk`` (ENOSPC for anyone else)."""
+    filler = disk / "filler"
+    with open(filler, "wb") as f, contextlib.suppress(OSError):
+        while True:
+            f.write(b"\0" * 1024 * 1024)
+            f.flush()
+    return filler
+
+
+async def wait_failure_reason(stub, clip_id: str, text: str) -> clips_pb2.Clip:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + 30
+    while True:
+        clip = await stub.GetClip(clips_pb2.GetClipRequest(id=clip_id))
+        if text in clip.failure_reason:
+            return clip
+        assert time.monotonic() < deadline, clip
+        await asyncio.sleep(0.05)
+
+
+async def test_a_full_disk_is_retried_and_the_clip_made_once_space_is_freed(
     site: Site, footage: Timeline, small_disk: Path
 ) -> None:
     assert site.settings.clips_dir == small_disk
     t0 = time.time() - 30
     codec, packets = ring_input(footage, t0)
     put(site.ring, codec, [p for p in packets if p.wall_time <= t0 + 20])
+    filler = fill(small_disk)
     stub = await site.start_clipper()
-    clip = await wait_state(stub, (await stub.CreateClip(clip_request(t0 + 10, 8, 8))).id)
+    created = await stub.CreateClip(clip_request(t0 + 10, 8, 8))
+    # Storage failures do not count against max_attempts (2): still waiting.
+    clip = await wait_failure_reason(stub, created.id, "No space left on device")
+    assert clip.state in (State.PENDING, State.RECORDING) and clip.attempts <= 1
+    await asyncio.sleep(jobs.STORAGE_RETRY_SECONDS + 2)  # a second storage failure
+    clip = await stub.GetClip(clips_pb2.GetClipRequest(id=created.id))
+    assert clip.state in (State.PENDING, State.RECORDING) and clip.attempts <= 1
+    assert [p.name for p in small_disk.rglob("*") if p.is_file()] == ["filler"]  # noqa: ASYNC240
+    filler.unlink()
+    clip = await wait_state(stub, created.id, within=jobs.STORAGE_RETRY_SECONDS + 20)
+    assert clip.state == State.READY, clip.failure_reason
+    assert clip.complete
+    assert clip.attempts == 1
+
+
+async def test_a_full_disk_fails_the_clip_once_the_window_leaves_the_buffer(
+    site: Site, footage: Timeline, small_disk: Path
+) -> None:
+    t0 = time.time() - 30
+    codec, packets = ring_input(footage, t0)
+    put(site.ring, codec, [p for p in packets if p.wall_time <= t0 + 20])
+    fill(small_disk)
+    stub = await site.start_clipper()
+    created = await stub.CreateClip(clip_request(t0 + 10, 8, 8))
+    await wait_failure_reason(stub, created.id, "No space left on device")
+    site.buffer.buffer.camera("cam").ring = type(site.ring)(1, 1)  # the window is gone
+    clip = await wait_state(stub, created.id, within=jobs.STORAGE_RETRY_SECONDS + 20)
     assert clip.state == State.FAILED
-    assert clip.attempts == 2
-    assert "No space left on device" in clip.failure_reason
-    assert not [p for p in small_disk.rglob("*") if p.is_file()]  # noqa: ASYNC240
+    assert "No space left on device" in clip.failure_reason  # what happened first
+    assert clip.size_bytes == 0 and not clip.sha256
+    assert [p.name for p in small_disk.rglob("*") if p.is_file()] == ["filler"]  # noqa: ASYNC240
     with contextlib.suppress(FileNotFoundError):
         assert not list(site.settings.staged_windows_dir.iterdir())
