@@ -4,16 +4,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 import httpx
+import yaml
+from conftest import BUILTIN_PLUGINS, free_port
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from eventclip.v1 import buffer_pb2, buffer_pb2_grpc, clips_pb2, clips_pb2_grpc
@@ -141,3 +145,43 @@ async def wait_clip(
                 clip = None
             assert time.monotonic() < deadline, f"clip not there yet: {clip}\n{suite.tail()}"
             await asyncio.sleep(0.2)
+
+
+def make_key(suite: Suite, role: str, name: str | None = None) -> str:
+    """A new API key of ``role`` made with ``eventclip keys create``."""
+    command = [str(EVENTCLIP), "keys", "create", "--role", role, "--config", str(suite.config)]
+    if name:
+        command += ["--name", name]
+    done = subprocess.run(command, env=suite.env, capture_output=True, text=True, check=True)
+    first, token = done.stdout.splitlines()
+    assert first.startswith(f"created the {role} key")
+    return token
+
+
+@contextlib.contextmanager
+def secured_run(tmp: Path, database_url: str) -> Iterator[tuple[Suite, str]]:
+    """``eventclip run`` with API keys required, on ``database_url``, with a
+    synthetic camera: (the suite once serving, an admin key). Fails when the
+    process log holds a traceback at the end (nothing blew up, even unseen)."""
+    ports = {name: free_port() for name in ("buffer", "clipper", "events", "gateway")}
+    config = {
+        "data_dir": str(tmp / "data"),
+        "database_url": database_url,
+        "cameras": [{"id": "cam", "source": "synthetic://320x180@15?gop=15"}],
+        "registers": [{"id": "till-1", "cameras": ["cam"]}],
+        "plugins": BUILTIN_PLUGINS,
+        "services": {name: {"port": port} for name, port in ports.items()},
+    }
+    path = tmp / "eventclip.yaml"
+    path.write_text(yaml.safe_dump(config))
+    suite = Suite(path, ports)
+    suite.env["EVENTCLIP_AUTH__ENABLED"] = "true"
+    key = make_key(suite, "admin")
+    suite.start("all")
+    try:
+        asyncio.run(wait_serving(suite))
+        yield suite, key
+    finally:
+        suite.stop_all()
+    log = suite.logs["all"].read_text()
+    assert "Traceback" not in log, log[-5000:]

@@ -22,7 +22,7 @@ from backends import refund
 from conftest import BUILTIN_PLUGINS, free_port
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from processes import EVENTCLIP, Suite, wait_serving
+from processes import EVENTCLIP, Suite, make_key, wait_serving
 
 from eventclip.timeutil import to_duration, to_timestamp
 from eventclip.v1 import clips_pb2, clips_pb2_grpc, events_pb2, events_pb2_grpc
@@ -47,16 +47,6 @@ def secured(suite: Suite) -> Suite:
     suite.env["EVENTCLIP_AUTH__ENABLED"] = "true"  # conftest turns keys off for other tests
     suite.env["EVENTCLIP_LOG_FORMAT"] = "text"
     return suite
-
-
-def make_key(suite: Suite, role: str, name: str | None = None) -> str:
-    command = [str(EVENTCLIP), "keys", "create", "--role", role, "--config", str(suite.config)]
-    if name:
-        command += ["--name", name]
-    done = subprocess.run(command, env=suite.env, capture_output=True, text=True, check=True)
-    first, token = done.stdout.splitlines()
-    assert first.startswith(f"created the {role} key")
-    return token
 
 
 @pytest.fixture

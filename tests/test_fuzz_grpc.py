@@ -7,22 +7,18 @@ on the real PostgreSQL, with an admin key) answers OK or a client error, never I
 
 from __future__ import annotations
 
-import asyncio
 import collections
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import pytest
-import yaml
-from conftest import BUILTIN_PLUGINS, free_port, fresh_postgres_schema
+from conftest import fresh_postgres_schema
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from processes import Suite, wait_serving
-from test_auth import make_key
+from processes import secured_run
 
 from eventclip.v1 import buffer_pb2, clips_pb2, events_pb2
 
@@ -135,39 +131,21 @@ def _scalar(field: FieldDescriptor) -> st.SearchStrategy:  # type: ignore[type-a
 
 
 @pytest.fixture(scope="module")
-def channel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[grpc.Channel]:
-    tmp = tmp_path_factory.mktemp("grpc-fuzz")
-    ports = {name: free_port() for name in ("buffer", "clipper", "events", "gateway")}
-    with fresh_postgres_schema("grpcfuzz") as database_url:
-        config = {
-            "data_dir": str(tmp / "data"),
-            "database_url": database_url,
-            "cameras": [{"id": "cam", "source": "synthetic://320x180@15?gop=15"}],
-            "registers": [{"id": "till-1", "cameras": ["cam"]}],
-            "plugins": BUILTIN_PLUGINS,
-            "services": {name: {"port": port} for name, port in ports.items()},
+def channel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, grpc.Channel]]:
+    """A channel with an admin key to each service of a suite that requires keys."""
+    with (
+        fresh_postgres_schema("grpcfuzz") as database_url,
+        secured_run(tmp_path_factory.mktemp("grpc-fuzz"), database_url) as (suite, key),
+    ):
+        channels = {
+            name: grpc.intercept_channel(
+                grpc.insecure_channel(suite.grpc_target(name)), _Metadata(key)
+            )
+            for name in ("buffer", "clipper", "events")
         }
-        path = Path(tmp) / "eventclip.yaml"
-        path.write_text(yaml.safe_dump(config))
-        suite = Suite(path, ports)
-        suite.env["EVENTCLIP_AUTH__ENABLED"] = "true"
-        key = make_key(suite, "admin")
-        suite.start("all")
-        try:
-            asyncio.run(wait_serving(suite))
-            channels = {
-                name: grpc.intercept_channel(
-                    grpc.insecure_channel(suite.grpc_target(name)), _Metadata(key)
-                )
-                for name in ports
-            }
-            yield channels  # type: ignore[misc]
-            for c in channels.values():
-                c.close()
-        finally:
-            suite.stop_all()
-        log = suite.logs["all"].read_text()
-        assert "Traceback" not in log, log[-5000:]
+        yield channels
+        for c in channels.values():
+            c.close()
 
 
 class _Metadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):

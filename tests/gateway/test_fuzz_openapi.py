@@ -8,19 +8,15 @@ traceback. Bounded: ``EXAMPLES`` cases per operation and mode."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import schemathesis
-import yaml
-from conftest import BUILTIN_PLUGINS, free_port, fresh_postgres_schema
+from conftest import fresh_postgres_schema
 from hypothesis import HealthCheck, settings
-from processes import Suite, wait_serving
+from processes import secured_run
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
-from test_auth import make_key
 
 from eventclip.config import load_settings
 from eventclip.gateway.app import create_app
@@ -40,30 +36,11 @@ schema.config.generation.update(
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     """(the gateway's URL, headers with an admin key) of a suite that requires keys."""
-    tmp = tmp_path_factory.mktemp("fuzz")
-    ports = {name: free_port() for name in ("buffer", "clipper", "events", "gateway")}
-    with fresh_postgres_schema("fuzz") as database_url:
-        config = {
-            "data_dir": str(tmp / "data"),
-            "database_url": database_url,
-            "cameras": [{"id": "cam", "source": "synthetic://320x180@15?gop=15"}],
-            "registers": [{"id": "till-1", "cameras": ["cam"]}],
-            "plugins": BUILTIN_PLUGINS,
-            "services": {name: {"port": port} for name, port in ports.items()},
-        }
-        path = Path(tmp) / "eventclip.yaml"
-        path.write_text(yaml.safe_dump(config))
-        suite = Suite(path, ports)
-        suite.env["EVENTCLIP_AUTH__ENABLED"] = "true"
-        key = make_key(suite, "admin")
-        suite.start("all")
-        try:
-            asyncio.run(wait_serving(suite))
-            yield suite.http, {"authorization": f"Bearer {key}"}
-        finally:
-            suite.stop_all()
-        log = suite.logs["all"].read_text()
-        assert "Traceback" not in log, log[-5000:]  # nothing blew up, even unseen
+    with (
+        fresh_postgres_schema("fuzz") as database_url,
+        secured_run(tmp_path_factory.mktemp("fuzz"), database_url) as (suite, key),
+    ):
+        yield suite.http, {"authorization": f"Bearer {key}"}
 
 
 @schema.parametrize()
