@@ -8,13 +8,15 @@ table (``alembic_version_<service>``), so the services can share one database
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, Dialect, Engine, event
+from sqlalchemy import DateTime, Dialect, Engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import MetaData, create_engine
 
@@ -60,13 +62,35 @@ def create_db_engine(url: str) -> Engine:
 
 
 def upgrade(engine: Engine, migrations_dir: Path, service: str) -> None:
-    """Bring ``service``'s tables to the newest migration (``alembic upgrade head``)."""
+    """Bring ``service``'s tables to the newest migration (``alembic upgrade head``).
+
+    Several processes may do this at once (the four services each migrate
+    ``api_keys``; replicas of one service): on PostgreSQL a transaction-scoped
+    advisory lock per history serialises them, and on any database a process
+    that lost a race (the table made meanwhile) tries again and finds the
+    history at head. Raises what Alembic raises after the last try."""
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir))
     cfg.attributes["version_table"] = f"alembic_version_{service}"
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+    for attempt in range(MIGRATION_TRIES):
+        try:
+            with engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(hashtext(:history))"),
+                        {"history": f"eventclip alembic {service}"},
+                    )
+                cfg.attributes["connection"] = connection
+                command.upgrade(cfg, "head")
+            return
+        except DBAPIError:
+            if attempt == MIGRATION_TRIES - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+#: Tries of ``upgrade`` when another process migrates the same history.
+MIGRATION_TRIES = 3
 
 
 def run_migrations(target_metadata: MetaData) -> None:

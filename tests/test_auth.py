@@ -76,14 +76,16 @@ async def refused(call, code: grpc.StatusCode) -> str:  # type: ignore[no-untype
 
 
 async def reflected_services(channel: grpc.aio.Channel, metadata=None) -> list[str]:  # type: ignore[no-untyped-def]
-    """The services the server lists over gRPC server reflection."""
-    call = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(metadata=metadata)
-    await call.write(reflection_pb2.ServerReflectionRequest(list_services=""))
-    reply = await call.read()
-    await call.done_writing()
-    if reply is grpc.aio.EOF:
-        await call  # raises the status
-    return [s.name for s in reply.list_services_response.service]
+    """The services the server lists over gRPC server reflection. The request
+    goes as an iterator, so a refusal surfaces as the call's status rather than
+    as a failed write racing it."""
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    call = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+        iter([request]), metadata=metadata
+    )
+    async for reply in call:
+        return [s.name for s in reply.list_services_response.service]
+    return []
 
 
 async def wait_ready(stub: clips_pb2_grpc.ClipServiceStub, clip_id: str, token: str):  # type: ignore[no-untyped-def]
@@ -98,6 +100,7 @@ async def wait_ready(stub: clips_pb2_grpc.ClipServiceStub, clip_id: str, token: 
 
 async def test_keys_and_roles_over_grpc_and_rest(four_processes: Suite) -> None:
     suite = four_processes
+    await wait_serving(suite)  # health and /healthz answer without a key
     viewer, reviewer, pos = (make_key(suite, r) for r in ("viewer", "reviewer", "pos"))
     for name in ("buffer", "clipper", "events"):  # health answers without a key
         async with grpc.aio.insecure_channel(suite.grpc_target(name)) as channel:
