@@ -16,6 +16,7 @@ Faults, as a flaky network or camera gives them:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 import threading
@@ -82,8 +83,12 @@ class FaultProxy:
         for client, upstream in list(self._connections):
             for writer in (client, upstream):
                 sock = writer.get_extra_info("socket")
-                if sock is not None:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                # A connection its peer closed meanwhile has no descriptor any more.
+                if sock is not None and sock.fileno() >= 0:
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                        )
                 writer.transport.abort()
         self._connections.clear()
 
