@@ -32,6 +32,11 @@ class ConfigError(Exception):
     """The configuration is invalid; the message names the file and the bad keys."""
 
 
+class ListenError(ConfigError, RuntimeError):
+    """A service cannot listen on its configured address (in use, not ours);
+    the message names the address. The CLI prints it without a traceback."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -18,6 +18,7 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
 
 from eventclip.auth.interceptors import AuthInterceptor, client_interceptors
+from eventclip.config import ListenError
 from eventclip.errors import ServiceError
 from eventclip.validation import check_request
 
@@ -51,7 +52,7 @@ async def start_server(
     and for "") and server reflection, behind the API key check
     (``eventclip.auth.interceptors.AuthInterceptor``). Returns the server and the
     bound port.
-    Raises RuntimeError when the port cannot be bound.
+    Raises ListenError when the port cannot be bound.
     """
     server = grpc.aio.server(
         interceptors=[aio_server_interceptor(), AuthInterceptor()], options=CHANNEL_OPTIONS
@@ -67,7 +68,7 @@ async def start_server(
     try:
         port = server.add_insecure_port(bind)
     except RuntimeError as err:
-        raise RuntimeError(f"cannot listen on {bind}: {err}") from err
+        raise ListenError(f"cannot listen on {bind}: {err}") from err
     await server.start()
     for name in [*names, ""]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

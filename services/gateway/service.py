@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from eventclip.config import Settings
+from eventclip.config import ListenError, Settings
 from eventclip.gateway.app import create_app
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.listen(2048)
     except OSError as err:
         sock.close()
-        raise RuntimeError(f"gateway cannot listen on {host}:{port}: {err}") from err
+        raise ListenError(f"gateway cannot listen on {host}:{port}: {err.strerror}") from err
     sock.setblocking(False)
     return sock
 
