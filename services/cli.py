@@ -125,6 +125,7 @@ def _first_admin_key(settings: Settings) -> str | None:
 
 
 def _keys(args: argparse.Namespace) -> int:
+    from eventclip.auth.interceptors import CACHE_SECONDS
     from eventclip.auth.keys import KeyStore, KeyStoreError
 
     settings = load_settings(args.config)
@@ -144,7 +145,10 @@ def _keys(args: argparse.Namespace) -> int:
                 print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
         else:
             key = store.revoke(args.name)
-            print(f"revoked the {key.role} key {key.name!r} (refused within 5 s everywhere)")
+            print(
+                f"revoked the {key.role} key {key.name!r} "
+                f"(refused within {CACHE_SECONDS:g} s everywhere)"
+            )
     except KeyStoreError as err:
         raise UserError(str(err)) from err
     finally:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from eventclip.files import fsync_directory
+
 
 class RunMarker:
     """The marker file at ``path``."""
@@ -27,11 +29,7 @@ class RunMarker:
             f.write(f"{os.getpid()}\n")
             f.flush()
             os.fsync(f.fileno())
-        directory = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the new entry survives a power loss too
-        finally:
-            os.close(directory)
+        fsync_directory(self.path.parent)  # the new entry survives a power loss too
         return crashed
 
     def clear(self) -> None:

@@ -33,6 +33,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from eventclip.config import CLIPS_STAGING_DIRNAME
+from eventclip.files import fsync_directory
 
 #: Largest chunk ``open_range`` yields (ReadClipMedia's message limit).
 CHUNK_BYTES = 1024 * 1024
@@ -93,15 +94,6 @@ def file_digest(path: Path, *, fsync: bool = False) -> tuple[int, str]:
         return f.tell(), digest.hexdigest()
 
 
-def _fsync_directory(path: Path) -> None:
-    """Flush a directory's entries (a rename or removal in it) to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _safe_relative(key: str) -> PurePosixPath:
     rel = PurePosixPath(key)
     if not key or rel.is_absolute() or ".." in rel.parts or key.startswith("."):
@@ -143,7 +135,7 @@ class LocalStorage:
                     os.fsync(f.fileno())
         os.replace(local_path, target)
         if self.durable:
-            _fsync_directory(target.parent)  # the rename itself survives a crash
+            fsync_directory(target.parent)  # the rename itself survives a crash
         return StoredFile(key=key, size_bytes=size, sha256=sha256)
 
     def size(self, key: str) -> int:
@@ -156,7 +148,7 @@ class LocalStorage:
         except FileNotFoundError:
             return False
         if self.durable:
-            _fsync_directory(target.parent)  # the removal itself survives a crash
+            fsync_directory(target.parent)  # the removal itself survives a crash
         return True
 
     def open_range(
