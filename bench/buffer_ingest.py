@@ -105,7 +105,7 @@ async def read_window_grpc(ring: PacketRing, start: float, end: float, runs: int
     service = await buffer_service.start(settings, buffer=buffer, ingest=False)
     timings = []
     try:
-        async with open_channel(f"127.0.0.1:{service.port}") as channel:
+        async with open_channel(f"127.0.0.1:{service.port}", tls=settings.tls) as channel:
             stub = buffer_pb2_grpc.BufferServiceStub(channel)
             request = buffer_pb2.ReadWindowRequest(
                 camera_id="cam", start_time=to_timestamp(start), end_time=to_timestamp(end)

@@ -172,7 +172,7 @@ async def measure(
     rest = RestClient(gateway.port)
     samples: dict[str, list[tuple[float, float]]] = {kind: [] for kind in kinds}
     try:
-        async with open_channel(f"127.0.0.1:{clipper.port}") as channel:
+        async with open_channel(f"127.0.0.1:{clipper.port}", tls=settings.tls) as channel:
             stub = clips_pb2_grpc.ClipServiceStub(channel)
             for n in range(len(kinds) * rounds):
                 kind = kinds[n % len(kinds)]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from eventclip import auth
 from eventclip.config import Settings
 from eventclip.rpc import RunningService
+from eventclip.tls import http_scheme
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,10 @@ def describe(settings: Settings, services: Sequence[RunningService]) -> list[str
     lines = []
     for service in services:
         host = getattr(settings.services, service.name).host
-        scheme = "http" if service.name == "gateway" else "grpc"
+        if service.name == "gateway":
+            scheme = http_scheme(settings.tls)
+        else:
+            scheme = "grpcs" if settings.tls.enabled else "grpc"
         lines.append(f"{service.name:<8} {scheme}://{host}:{service.port}")
     return lines
 

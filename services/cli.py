@@ -41,6 +41,7 @@ import eventclip
 from eventclip.app import SERVICE_NAMES, describe, serve_until_signalled
 from eventclip.config import ConfigError, Settings, load_settings
 from eventclip.timeutil import to_timestamp, utcnow
+from eventclip.tls import http_scheme
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -71,7 +72,7 @@ def _run_services(args: argparse.Namespace, names: tuple[str, ...]) -> int:
         if "gateway" in names:
             gw = next(s for s in services if s.name == "gateway")
             print(
-                f"  web page and API docs: http://{settings.services.gateway.host}:{gw.port}/ "
+                f"  web page and API docs: {http_scheme(settings.tls)}://{settings.services.gateway.host}:{gw.port}/ "
                 f"and /docs",
                 flush=True,
             )
@@ -188,7 +189,7 @@ async def _submit_event(args: argparse.Namespace) -> int:
     )
     if args.amount is not None:
         event.amount.CopyFrom(_amount(args.amount, args.currency))
-    async with open_channel(settings.services.events.target) as channel:
+    async with open_channel(settings.services.events.target, tls=settings.tls) as channel:
         stub = events_pb2_grpc.EventServiceStub(channel)
         response = await stub.SubmitEvent(events_pb2.SubmitEventRequest(event=event), timeout=30)
     _print_json(response)
@@ -263,7 +264,7 @@ async def _clips(args: argparse.Namespace) -> int:
     from eventclip.v1 import clips_pb2, clips_pb2_grpc
 
     settings = _settings(args)
-    async with open_channel(settings.services.clipper.target) as channel:
+    async with open_channel(settings.services.clipper.target, tls=settings.tls) as channel:
         stub = clips_pb2_grpc.ClipServiceStub(channel)
         command = args.clips_command
         if command == "list":
@@ -315,7 +316,7 @@ async def _clipper_public_key(settings: Settings) -> str:
     from eventclip.rpc import open_channel
     from eventclip.v1 import clips_pb2, clips_pb2_grpc
 
-    async with open_channel(settings.services.clipper.target) as channel:
+    async with open_channel(settings.services.clipper.target, tls=settings.tls) as channel:
         stub = clips_pb2_grpc.ClipServiceStub(channel)
         key = await stub.GetEvidencePublicKey(clips_pb2.GetEvidencePublicKeyRequest(), timeout=10)
     return key.pem
@@ -367,7 +368,7 @@ async def _evidence(args: argparse.Namespace) -> int:
     if args.evidence_command == "public-key":
         print(await _clipper_public_key(settings), end="")
         return 0
-    async with open_channel(settings.services.clipper.target) as channel:
+    async with open_channel(settings.services.clipper.target, tls=settings.tls) as channel:
         stub = clips_pb2_grpc.ClipServiceStub(channel)
         out = Path(args.output or f"evidence-{args.alert_id}.zip")
         request = clips_pb2.ExportEvidenceRequest(alert_id=args.alert_id)

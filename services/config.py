@@ -132,6 +132,36 @@ class AuthConfig(_Strict):
     media_url_ttl_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600)
 
 
+class TlsConfig(_Strict):
+    """TLS for every listener (the gRPC services and the gateway's HTTP) and for
+    the calls between services. Off (plaintext, for loopback or a network you
+    trust) unless ``cert_file`` is set. See ``eventclip.tls``."""
+
+    #: PEM certificate chain this host presents; it must name the host or IP
+    #: the others dial (``services.*.address`` or ``host``).
+    cert_file: Path | None = None
+    #: PEM private key of ``cert_file``.
+    key_file: Path | None = None
+    #: PEM CA certificate(s) clients trust for the services; default
+    #: ``cert_file`` itself (a self-signed certificate shared by the services).
+    ca_file: Path | None = None
+    #: Name to check in the services' certificate instead of the host dialled
+    #: (gRPC's ``ssl_target_name_override``), e.g. when dialling by IP.
+    server_name: str | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together: set both or neither")
+        if self.cert_file is None and (self.ca_file or self.server_name):
+            raise ValueError("ca_file and server_name need cert_file and key_file")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert_file is not None
+
+
 class GatewayConfig(_Strict):
     """What the REST gateway accepts from browsers and clients."""
 
@@ -240,6 +270,7 @@ class Settings(BaseSettings):
     evidence: EvidenceConfig = EvidenceConfig()
     gateway: GatewayConfig = GatewayConfig()
     auth: AuthConfig = AuthConfig()
+    tls: TlsConfig = TlsConfig()
     rules: RulesConfig = RulesConfig()
     #: Allowlist of plugin names to load; None loads every installed plugin.
     plugins: list[str] | None = None

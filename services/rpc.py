@@ -18,8 +18,9 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
 
 from eventclip.auth.interceptors import AuthInterceptor, client_interceptors
-from eventclip.config import ListenError
+from eventclip.config import ListenError, TlsConfig
 from eventclip.errors import ServiceError
+from eventclip.tls import channel_credentials, server_credentials
 from eventclip.validation import check_request
 
 log = logging.getLogger(__name__)
@@ -44,16 +45,19 @@ class Registration:
 
 
 async def start_server(
-    bind: str, registrations: Sequence[Registration]
+    bind: str, registrations: Sequence[Registration], *, tls: TlsConfig
 ) -> tuple[grpc.aio.Server, int]:
-    """Start an asyncio gRPC server on ``bind`` ("host:port", port 0 = any free).
+    """Start an asyncio gRPC server on ``bind`` ("host:port", port 0 = any free),
+    over TLS when ``tls`` has a certificate (``eventclip.tls``).
 
     Mounts the servicers plus ``grpc.health.v1`` (SERVING for each service name
     and for "") and server reflection, behind the API key check
     (``eventclip.auth.interceptors.AuthInterceptor``). Returns the server and the
     bound port.
-    Raises ListenError when the port cannot be bound.
+    Raises ListenError when the port cannot be bound, ConfigError when the TLS
+    files cannot be read.
     """
+    credentials = server_credentials(tls)
     server = grpc.aio.server(
         interceptors=[aio_server_interceptor(), AuthInterceptor()], options=CHANNEL_OPTIONS
     )
@@ -66,7 +70,10 @@ async def start_server(
         [*names, reflection.SERVICE_NAME, health.SERVICE_NAME], server
     )
     try:
-        port = server.add_insecure_port(bind)
+        if credentials is None:
+            port = server.add_insecure_port(bind)
+        else:
+            port = server.add_secure_port(bind, credentials)
     except RuntimeError as err:
         raise ListenError(f"cannot listen on {bind}: {err}") from err
     await server.start()
@@ -75,17 +82,19 @@ async def start_server(
     return server, port
 
 
-def open_channel(target: str, *, forward_caller: bool = False) -> grpc.aio.Channel:
-    """A traced asyncio channel to another service ("host:port") whose calls
-    carry the service key, or with ``forward_caller`` (the gateway) the key of
-    the HTTP request being served (``eventclip.auth.interceptors``)."""
-    return grpc.aio.insecure_channel(
-        target,
-        options=CHANNEL_OPTIONS,
-        interceptors=[
-            *aio_client_interceptors(),
-            *client_interceptors(forward=forward_caller),
-        ],
+def open_channel(target: str, *, tls: TlsConfig, forward_caller: bool = False) -> grpc.aio.Channel:
+    """A traced asyncio channel to another service ("host:port"), over TLS when
+    ``tls`` has a certificate, whose calls carry the service key, or with
+    ``forward_caller`` (the gateway) the key of the HTTP request being served
+    (``eventclip.auth.interceptors``).
+    Raises ConfigError when the TLS files cannot be read."""
+    interceptors = [*aio_client_interceptors(), *client_interceptors(forward=forward_caller)]
+    secure = channel_credentials(tls)
+    if secure is None:
+        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)
+    credentials, options = secure
+    return grpc.aio.secure_channel(
+        target, credentials, options=[*CHANNEL_OPTIONS, *options], interceptors=interceptors
     )
 
 

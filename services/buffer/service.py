@@ -470,6 +470,7 @@ async def start(
                 "eventclip.v1.BufferService",
             )
         ],
+        tls=settings.tls,
     )
     if ingest:
         buffer.start_ingest()

@@ -491,8 +491,8 @@ async def start(settings: Settings) -> RunningClipper:
     except SigningKeyError as err:
         store.close()
         raise ConfigError(str(err)) from err
-    buffer_channel = open_channel(settings.services.buffer.target)
-    events_channel = open_channel(settings.services.events.target)
+    buffer_channel = open_channel(settings.services.buffer.target, tls=settings.tls)
+    events_channel = open_channel(settings.services.events.target, tls=settings.tls)
     logs = WindowLogs(settings.staged_windows_dir)
     unfinished = {r.id for r in await asyncio.to_thread(store.unfinished)}
     for clip_id in await asyncio.to_thread(logs.remove_except, unfinished):
@@ -523,6 +523,7 @@ async def start(settings: Settings) -> RunningClipper:
                     "eventclip.v1.ClipService",
                 )
             ],
+            tls=settings.tls,
         )
     except Exception:
         await asyncio.gather(*(channel.close() for channel in channels))

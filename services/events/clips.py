@@ -79,7 +79,7 @@ class ClipRequester:
     retry: ClipRetryPolicy = field(default_factory=ClipRetryPolicy)
 
     def __post_init__(self) -> None:
-        self._channel = open_channel(self.settings.services.clipper.target)
+        self._channel = open_channel(self.settings.services.clipper.target, tls=self.settings.tls)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         #: Alert ids whose inline request is in flight (count of reservations).
@@ -210,6 +210,8 @@ class ClipRequester:
             return 0
         with tracer.start_as_current_span("events.retry_clip_requests") as span:
             span.set_attribute("eventclip.alerts", len(alerts))
-            async with open_channel(self.settings.services.clipper.target) as channel:
+            async with open_channel(
+                self.settings.services.clipper.target, tls=self.settings.tls
+            ) as channel:
                 done = await asyncio.gather(*(self._request_on(channel, a) for a in alerts))
         return sum(1 for alert in done if alert.clips_pending)

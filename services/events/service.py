@@ -295,6 +295,7 @@ async def start(
                     SERVICE_NAME,
                 )
             ],
+            tls=settings.tls,
         )
     except BaseException:
         await clips.stop()

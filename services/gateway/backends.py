@@ -44,7 +44,8 @@ class Backends:
         Channels connect lazily, so this succeeds while a backend is down."""
         targets = {name: getattr(settings.services, name).target for name in SERVICE_NAMES}
         channels = {
-            name: open_channel(target, forward_caller=True) for name, target in targets.items()
+            name: open_channel(target, tls=settings.tls, forward_caller=True)
+            for name, target in targets.items()
         }
         return cls(
             targets=targets,

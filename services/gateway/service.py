@@ -14,6 +14,7 @@ import uvicorn
 
 from eventclip.config import ListenError, Settings
 from eventclip.gateway.app import create_app
+from eventclip.tls import uvicorn_options
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +81,14 @@ class GatewayService:
 
 async def start(settings: Settings) -> GatewayService:
     """Serve the gateway on ``settings.services.gateway.bind`` (port 0 = any free
-    port; the bound one is ``.port``) in the running event loop. Returns once
+    port; the bound one is ``.port``), HTTPS when ``settings.tls`` has a
+    certificate, in the running event loop. Returns once
     the app's startup (opening the gRPC channels) has finished and it accepts
-    connections. Raises RuntimeError when the port cannot be bound or startup fails.
+    connections. Raises RuntimeError when the port cannot be bound or startup
+    fails, ConfigError when the TLS files cannot be read.
     """
     address = settings.services.gateway
+    tls_options = uvicorn_options(settings.tls)
     sock = _bind(address.host, address.port)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
@@ -93,6 +97,7 @@ async def start(settings: Settings) -> GatewayService:
         log_config=None,
         # The access log is per request; traces and the app's own logs suffice.
         access_log=False,
+        **tls_options,
     )
     server = _EmbeddedServer(config)
 

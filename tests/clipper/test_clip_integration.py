@@ -280,7 +280,7 @@ async def test_the_job_continues_the_trace_of_create_clip(site: Site) -> None:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
 
     service = await clipper_service.start(site.settings)
-    channel = open_channel(f"127.0.0.1:{service.port}")  # traced: propagates the context
+    channel = open_channel(f"127.0.0.1:{service.port}", tls=site.settings.tls)  # traced
     stub = clips_pb2_grpc.ClipServiceStub(channel)
     try:
         with provider.get_tracer("test").start_as_current_span("refund") as root:
