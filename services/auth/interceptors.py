@@ -22,19 +22,23 @@ import contextvars
 import hmac
 import os
 import secrets
-import time
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
+from cachetools import TTLCache
 
 from eventclip.auth.keys import Identity, KeyStore, token_sha256
 from eventclip.auth.roles import is_open, may_call
 
 #: Seconds a verified (or refused) key is remembered.
 CACHE_SECONDS = 5.0
+#: Keys remembered at most; past it the oldest go first, so a caller trying
+#: random keys costs database lookups, never memory.
+CACHE_MAX_KEYS = 10_000
 SERVICE = Identity("service", "service")
 AUTHORIZATION = "authorization"
 
@@ -64,23 +68,26 @@ class Authenticator:
     service_key: str
     keys: KeyStore | None = None
     open_reflection: bool = False
-    _cache: dict[str, tuple[Identity | None, float]] = field(default_factory=dict)
+    _cache: TTLCache[str, Identity | None] = field(
+        default_factory=lambda: TTLCache(maxsize=CACHE_MAX_KEYS, ttl=CACHE_SECONDS)
+    )
+    #: identify() runs in worker threads; TTLCache is not thread-safe.
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def identify(self, authorization: str | None) -> Identity:
         """The identity behind an ``authorization`` value ("Bearer KEY").
         Raises Unauthenticated. May query the database (blocking)."""
         if not self.enabled:
             return SERVICE
-        token = _bearer_token(authorization)
-        if hmac.compare_digest(token.encode(), self.service_key.encode()):
-            return SERVICE
-        digest = token_sha256(token)
-        cached = self._cache.get(digest)
-        if cached is not None and cached[1] > time.monotonic():
-            identity = cached[0]
-        else:
-            identity = self.keys.identify(token) if self.keys is not None else None
-            self._cache[digest] = (identity, time.monotonic() + CACHE_SECONDS)
+        known = self._service_or_digest(_bearer_token(authorization))
+        if isinstance(known, Identity):
+            return known
+        with self._lock:
+            identity = self._cache.get(known, _MISSING)
+        if identity is _MISSING:
+            identity = self.keys.identify_digest(known) if self.keys is not None else None
+            with self._lock:
+                self._cache[known] = identity
         if identity is None:
             raise Unauthenticated("unknown or revoked API key")
         return identity
@@ -91,13 +98,23 @@ class Authenticator:
         if not self.enabled:
             return SERVICE
         try:
-            token = _bearer_token(authorization)
+            known = self._service_or_digest(_bearer_token(authorization))
         except Unauthenticated:
             return None
+        if isinstance(known, Identity):
+            return known
+        with self._lock:
+            return self._cache.get(known)
+
+    def _service_or_digest(self, token: str) -> Identity | str:
+        """SERVICE for the service key (constant-time compare), else the
+        token's SHA-256, the key table's and the cache's index."""
         if hmac.compare_digest(token.encode(), self.service_key.encode()):
             return SERVICE
-        cached = self._cache.get(token_sha256(token))
-        return cached[0] if cached is not None else None
+        return token_sha256(token)
+
+
+_MISSING: Any = object()
 
 
 def _bearer_token(authorization: str | None) -> str:

@@ -129,7 +129,11 @@ class KeyStore:
 
     def identify(self, token: str) -> Identity | None:
         """The identity of an active key, None for an unknown or revoked one."""
-        digest = token_sha256(token)
+        return self.identify_digest(token_sha256(token))
+
+    def identify_digest(self, digest: str) -> Identity | None:
+        """``identify`` by the token's SHA-256 (hex), for callers that hashed it
+        already (the interceptor's cache is indexed by it)."""
         with Session(self.engine) as session:
             key = session.exec(select(ApiKey).where(col(ApiKey.key_sha256) == digest)).first()
         if key is None or key.revoke_time is not None:
