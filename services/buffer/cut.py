@@ -33,6 +33,7 @@ from pathlib import Path
 
 from eventclip.buffer.ring import BufferedPacket, CodecParams
 from eventclip.buffer.wire import codec_message, packet_fields, varint
+from eventclip.direct_write import write_durably
 from eventclip.media.mp4 import RemuxResult, media_message, plan_mp4, remux_to_mp4
 from eventclip.media.mp4_boxes import Unsupported
 from eventclip.media.timelines import Timeline, nearest_keyframe
@@ -40,8 +41,6 @@ from eventclip.v1 import buffer_pb2
 
 #: Most MP4 bytes in one CutWindowResponse (the contract says <= 1 MiB).
 MP4_CHUNK_BYTES = 1024 * 1024
-#: Buffers per os.writev call (Linux IOV_MAX is 1024).
-_WRITEV_BUFFERS = 512
 
 # Wire tags of TimelineIndex: codec = 1, packets = 2 (length-delimited).
 _INDEX_CODEC = b"\x0a"
@@ -93,19 +92,15 @@ class CutWindow:
             yield b"".join(pending)
 
     def write_to(self, fd: int) -> str:
-        """Write the MP4 into the open file ``fd`` (from its start) and flush it
-        to disk (fsync) while another thread hashes the same bytes; returns the
-        SHA-256 (lowercase hex). Closes ``fd``. Blocking: run it in a worker
-        thread. Raises OSError."""
+        """Write the MP4 into the open file ``fd`` (from its start) straight to
+        disk (``eventclip.direct_write``) while another thread hashes the same
+        bytes; returns the SHA-256 (lowercase hex). Closes ``fd``. Blocking:
+        run it in a worker thread. Raises OSError."""
         digest = hashlib.sha256()
         try:
             with ThreadPoolExecutor(1, "cut-hash") as hasher:
                 hashed = hasher.submit(_hash_all, digest, self.buffers)
-                os.lseek(fd, 0, os.SEEK_SET)
-                for at in range(0, len(self.buffers), _WRITEV_BUFFERS):
-                    _writev_all(fd, self.buffers[at : at + _WRITEV_BUFFERS])
-                os.ftruncate(fd, self.result.size_bytes)
-                os.fsync(fd)
+                write_durably(fd, self.buffers, self.result.size_bytes)
                 hashed.result()
         finally:
             os.close(fd)
@@ -172,18 +167,6 @@ def open_output_file(path: str, staging_dir: Path) -> int | None:
 def _hash_all(digest: hashlib._Hash, buffers: Sequence[bytes | memoryview]) -> None:
     for buffer in buffers:
         digest.update(buffer)
-
-
-def _writev_all(fd: int, buffers: Sequence[bytes | memoryview]) -> None:
-    """os.writev until every byte is written (it may write fewer)."""
-    views = [memoryview(b) for b in buffers]
-    while views:
-        written = os.writev(fd, views)
-        while views and written >= views[0].nbytes:
-            written -= views[0].nbytes
-            views.pop(0)
-        if views and written:
-            views[0] = views[0][written:]
 
 
 def _encode_index(codec: buffer_pb2.CodecParameters, packets: Sequence[BufferedPacket]) -> bytes:
