@@ -1,21 +1,23 @@
 """Writing a file straight to the disk (``O_DIRECT``), durably, from buffers
-of any size and alignment.
+of any size and alignment, and hashing it on the way.
 
-Why: a clip is written once and then mostly left alone, but a buffered write
-first fills the page cache, and on a virtual machine whose host backs RAM
-on first touch, filling fresh page cache costs ~4 ms per MB: 113 ms of the
-~140 ms it takes to write and fsync a 30 MB clip on this project's 2-core VM,
-against 27 ms for the same bytes written with ``O_DIRECT`` and fsynced
-(``bench/clip_latency.py``; docs/ARCHITECTURE.md, "Measured"). Direct writes
+Why direct: a clip is written once and then mostly left alone, but a
+buffered write first fills the page cache, and on a virtual machine whose
+host backs RAM on first touch, filling fresh page cache costs ~4 ms per MB:
+113 ms of the ~130 ms it took to write and fsync a 30 MB clip on this
+project's 2-core VM, against ~27 ms for the same bytes written with
+``O_DIRECT`` and fsynced (docs/ARCHITECTURE.md, "Measured"). Direct writes
 also leave the cache to what is read.
 
 ``O_DIRECT`` wants the memory, the file offset and the length aligned to the
-device's logical block size (open(2), "O_DIRECT"): the bytes are copied
-through a reused, page-aligned staging buffer (a copy costs ~1 ms per 10 MB
-here), the last block is padded and the file cut back to its size with
-ftruncate. File systems that refuse ``O_DIRECT`` (EINVAL: tmpfs before Linux
-6.6, some FUSE and network file systems) get ordinary buffered writes, with
-the same fsync.
+device's logical block size (open(2), "O_DIRECT"), so the bytes go through
+page-aligned staging buffers of STAGING_BYTES, reused across files; the last
+block is padded and the file cut back to its size. While one staging buffer
+is written by a second thread, the next is filled and hashed: a few large
+hash and write calls, each without the GIL, rather than one per packet,
+which the services' event loops would hold up. File systems that refuse
+``O_DIRECT`` (EINVAL: tmpfs before Linux 6.6, some FUSE and network file
+systems) get ordinary buffered writes, with the same fsync.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import mmap
 import os
 import queue
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 #: Alignment for O_DIRECT: 4096 covers 512-byte and 4K-sector devices alike.
 BLOCK_BYTES = 4096
@@ -39,27 +44,44 @@ _WRITEV_BUFFERS = 512
 _staging: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
 
 
-def write_durably(fd: int, buffers: Sequence[bytes | memoryview], size: int) -> bool:
+@dataclass(frozen=True)
+class Written:
+    """What ``write_durably`` wrote: the SHA-256 of the bytes (lowercase hex)
+    and whether they went straight to the disk (O_DIRECT)."""
+
+    sha256: str
+    direct: bool
+
+
+def write_durably(fd: int, buffers: Sequence[bytes | memoryview], size: int) -> Written:
     """Write ``buffers`` (``size`` bytes in all) into the file ``fd`` from its
-    start, cut the file to ``size`` bytes and flush it to disk (fsync).
-    Writes with O_DIRECT when the file system takes it; returns whether it
-    did. Blocking. Raises OSError (ENOSPC, EIO, ...)."""
-    direct = _set_direct(fd, True)
-    if direct:
+    start, cut the file to ``size`` bytes, flush it to disk (fsync) and hash
+    what was written. With O_DIRECT when the file system takes it. Blocking:
+    run it in a worker thread. Raises OSError (ENOSPC, EIO, ...)."""
+    if _set_direct(fd, True):
         try:
-            _write_direct(fd, buffers)
+            sha256 = _write_direct(fd, buffers)
         except OSError as err:
             if err.errno != errno.EINVAL:  # EINVAL: an alignment this device refuses
                 raise
             _set_direct(fd, False)
-            direct = False
-    if not direct:
-        os.lseek(fd, 0, os.SEEK_SET)
-        for at in range(0, len(buffers), _WRITEV_BUFFERS):
-            _writev_all(fd, buffers[at : at + _WRITEV_BUFFERS])
-    os.ftruncate(fd, size)
+        else:
+            _finish(fd, size)
+            return Written(sha256, direct=True)
+    digest = hashlib.sha256()
+    os.lseek(fd, 0, os.SEEK_SET)
+    for at in range(0, len(buffers), _WRITEV_BUFFERS):
+        group = buffers[at : at + _WRITEV_BUFFERS]
+        _writev_all(fd, group)
+        for buffer in group:
+            digest.update(buffer)
+    _finish(fd, size)
+    return Written(digest.hexdigest(), direct=False)
+
+
+def _finish(fd: int, size: int) -> None:
+    os.ftruncate(fd, size)  # drops the padding of the last block, or older content
     os.fsync(fd)
-    return direct
 
 
 def _set_direct(fd: int, on: bool) -> bool:
@@ -75,26 +97,51 @@ def _set_direct(fd: int, on: bool) -> bool:
     return on
 
 
-def _write_direct(fd: int, buffers: Sequence[bytes | memoryview]) -> None:
+def _write_direct(fd: int, buffers: Sequence[bytes | memoryview]) -> str:
+    """Copy into two staging buffers in turn, hash each, and write it in the
+    writer thread while the other fills; the SHA-256 of the bytes (unpadded)."""
     os.lseek(fd, 0, os.SEEK_SET)
-    with _staging_buffer() as staging:
-        area = memoryview(staging)
-        fill = 0
-        for buffer in buffers:
-            view = memoryview(buffer).cast("B")
-            while view.nbytes:
-                take = min(view.nbytes, STAGING_BYTES - fill)
-                area[fill : fill + take] = view[:take]
-                fill += take
-                view = view[take:]
-                if fill == STAGING_BYTES:
-                    _write_all(fd, area)
-                    fill = 0
-        if fill:
-            padded = -(-fill // BLOCK_BYTES) * BLOCK_BYTES
-            area[fill:padded] = bytes(padded - fill)
-            _write_all(fd, area[:padded])
-        area.release()
+    digest = hashlib.sha256()
+    with (
+        _staging_buffer() as first,
+        _staging_buffer() as second,
+        ThreadPoolExecutor(1, "direct-write") as writer,
+    ):
+        areas = [memoryview(first), memoryview(second)]
+        writing: Future[None] | None = None
+        for area, filled in _fill(buffers, areas):
+            digest.update(area[:filled])
+            padded = -(-filled // BLOCK_BYTES) * BLOCK_BYTES
+            area[filled:padded] = bytes(padded - filled)
+            if writing is not None:
+                writing.result()  # the other buffer is free again
+            writing = writer.submit(_write_all, fd, area[:padded])
+        if writing is not None:
+            writing.result()
+    return digest.hexdigest()
+
+
+def _fill(
+    buffers: Sequence[bytes | memoryview], areas: list[memoryview]
+) -> Iterator[tuple[memoryview, int]]:
+    """Copy ``buffers`` into ``areas`` taken in turn; yields each area and how
+    many bytes it holds once it is full (the last one when the bytes end).
+    The caller is done with an area before it is filled again."""
+    turn = 0
+    area, fill = areas[0], 0
+    for buffer in buffers:
+        view = memoryview(buffer).cast("B")
+        while view.nbytes:
+            take = min(view.nbytes, STAGING_BYTES - fill)
+            area[fill : fill + take] = view[:take]
+            fill += take
+            view = view[take:]
+            if fill == STAGING_BYTES:
+                yield area, fill
+                turn ^= 1
+                area, fill = areas[turn], 0
+    if fill:
+        yield area, fill
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import hashlib
 import mmap
 import os
 import random
@@ -55,9 +56,11 @@ def test_bytes_land_in_order_and_skip_the_page_cache(tmp_path: Path) -> None:
     path.write_bytes(b"old content, longer than nothing " * 1000)
     fd = os.open(path, os.O_WRONLY)
     try:
-        assert write_durably(fd, buffers, len(expected)) is True  # ext4 takes O_DIRECT
+        written = write_durably(fd, buffers, len(expected))
     finally:
         os.close(fd)
+    assert written.direct  # ext4 takes O_DIRECT
+    assert written.sha256 == hashlib.sha256(expected).hexdigest()
     assert path.stat().st_size == len(expected)
     assert cached_pages(path) == 0, "a direct write left the clip in the page cache"
     control = tmp_path / "buffered.mp4"
@@ -84,7 +87,9 @@ def test_ordinary_writes_where_o_direct_is_refused(
     path.touch()
     fd = os.open(path, os.O_WRONLY)
     try:
-        assert write_durably(fd, buffers, len(expected)) is False
+        written = write_durably(fd, buffers, len(expected))
     finally:
         os.close(fd)
+    assert not written.direct
+    assert written.sha256 == hashlib.sha256(expected).hexdigest()
     assert path.read_bytes() == expected

@@ -21,12 +21,10 @@ thumbnail with its data.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import stat
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -93,18 +91,13 @@ class CutWindow:
 
     def write_to(self, fd: int) -> str:
         """Write the MP4 into the open file ``fd`` (from its start) straight to
-        disk (``eventclip.direct_write``) while another thread hashes the same
-        bytes; returns the SHA-256 (lowercase hex). Closes ``fd``. Blocking:
-        run it in a worker thread. Raises OSError."""
-        digest = hashlib.sha256()
+        disk, hashing it on the way (``eventclip.direct_write``); returns the
+        SHA-256 (lowercase hex). Closes ``fd``. Blocking: run it in a worker
+        thread. Raises OSError."""
         try:
-            with ThreadPoolExecutor(1, "cut-hash") as hasher:
-                hashed = hasher.submit(_hash_all, digest, self.buffers)
-                write_durably(fd, self.buffers, self.result.size_bytes)
-                hashed.result()
+            return write_durably(fd, self.buffers, self.result.size_bytes).sha256
         finally:
             os.close(fd)
-        return digest.hexdigest()
 
 
 def cut_window(
@@ -162,11 +155,6 @@ def open_output_file(path: str, staging_dir: Path) -> int | None:
         os.close(fd)
         return None
     return fd
-
-
-def _hash_all(digest: hashlib._Hash, buffers: Sequence[bytes | memoryview]) -> None:
-    for buffer in buffers:
-        digest.update(buffer)
 
 
 def _encode_index(codec: buffer_pb2.CodecParameters, packets: Sequence[BufferedPacket]) -> bytes:
