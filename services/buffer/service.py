@@ -388,7 +388,8 @@ class BufferServicer(buffer_pb2_grpc.BufferServiceServicer):
             # The file is written while the header travels (~6 ms for 60 s).
             writing = asyncio.ensure_future(asyncio.to_thread(cut.write_to, fd))
             try:
-                yield buffer_pb2.CutWindowResponse(header=cut.header(event))
+                header = await asyncio.to_thread(cut.header, event)
+                yield buffer_pb2.CutWindowResponse(header=header)
                 try:
                     sha256 = await asyncio.shield(writing)
                 except OSError as err:  # the clipper's disk (full, failing): its to retry
