@@ -95,6 +95,9 @@ class ClipsConfig(_Strict):
     #: at or before the start) or ``exact`` (keep that GOP but hide its lead-in
     #: with an MP4 edit list, so players start at the requested instant).
     trim: Literal["keyframe", "exact"] = "keyframe"
+    #: How far ahead of this host's clock an event may be dated and still get
+    #: clips, seconds (POS clocks drift); a later one is stored without clips.
+    max_future_seconds: float = Field(300.0, ge=0, le=7 * 24 * 3600)
 
 
 class RetentionConfig(_Strict):

@@ -215,4 +215,5 @@ def alert_message(alert: AlertRecord, event: events_pb2.PosEvent) -> events_pb2.
         occurred_at=to_timestamp(as_utc(alert.occurred_at)),
         create_time=to_timestamp(as_utc(alert.create_time)),
         event=event,
+        no_clip_reason=alert.no_clip_reason,
     )

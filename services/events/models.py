@@ -79,6 +79,8 @@ class AlertRecord(EventsTable, table=True):
     pending_cameras: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     #: True while pending_cameras is not empty (a portable, indexable flag).
     clips_pending: bool = Field(default=False, index=True)
+    #: Why cameras of the register get no clip (Alert.no_clip_reason).
+    no_clip_reason: str = Field(default="", max_length=4096)
     #: Bumped on every update (optimistic concurrency for the clip columns).
     revision: int = 0
     occurred_at: datetime = _utc_column()

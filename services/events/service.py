@@ -30,6 +30,7 @@ from eventclip import pagination
 from eventclip.config import Settings
 from eventclip.errors import AlreadyExists, InvalidArgument, NotFound
 from eventclip.events import messages, risk
+from eventclip.events.clip_window import split_cameras
 from eventclip.events.clips import CREATE_CLIP_TIMEOUT_SECONDS, ClipRequester, ClipRetryPolicy
 from eventclip.events.models import AlertRecord, PosEventRecord
 from eventclip.events.plugins import PluginRunner, create_plugin_manager
@@ -164,7 +165,15 @@ class EventProcessor:
         self, event: events_pb2.PosEvent, assessment: events_pb2.Assessment
     ) -> AlertRecord:
         register = self.settings.register(event.register_id)
-        cameras = list(register.cameras) if register else []
+        occurred = from_timestamp(event.occurred_at)
+        cameras, no_clip_reason = split_cameras(
+            occurred,
+            utcnow(),
+            [c for c in map(self.settings.camera, register.cameras if register else []) if c],
+            self.settings.clips,
+        )
+        if register is not None and not register.cameras:
+            no_clip_reason = f"no clip: register {register.id} has no cameras"
         record = AlertRecord(
             id=uuid.uuid4().hex,
             event_id=event.event_id,
@@ -177,7 +186,8 @@ class EventProcessor:
             clip_ids=[],
             pending_cameras=cameras,
             clips_pending=bool(cameras),
-            occurred_at=from_timestamp(event.occurred_at),
+            no_clip_reason=no_clip_reason,
+            occurred_at=occurred,
             create_time=utcnow(),
         )
         # Reserved before it is stored, so the retry loop cannot request its

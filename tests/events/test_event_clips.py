@@ -17,7 +17,7 @@ from opentelemetry.trace import SpanKind
 from eventclip.config import Settings
 from eventclip.events.clips import ClipRetryPolicy
 from eventclip.retry import Backoff
-from eventclip.timeutil import from_timestamp
+from eventclip.timeutil import from_timestamp, to_timestamp, utcnow
 from eventclip.v1 import clips_pb2, clips_pb2_grpc, events_pb2
 
 from .harness import CAMERAS, Events, make_settings, refund, running
@@ -152,3 +152,52 @@ async def test_the_retry_loop_leaves_alerts_with_a_request_in_flight_alone(
     # One CreateClip per camera and event, each in its SubmitEvent's trace.
     assert len(created) == 10 * len(CAMERAS)
     assert {s.context.trace_id for s in created} == submits
+
+
+async def test_events_no_camera_can_cover_raise_alerts_without_clips(tmp_path: Path) -> None:
+    """Older than the buffer, or dated beyond clips.max_future_seconds: the event
+    is stored and alerts, the alert says why there is no clip, and nothing is
+    asked of the clipper, then or later."""
+    settings = make_settings(
+        tmp_path,
+        cameras=[
+            {"id": "cam1", "source": "synthetic://", "buffer_seconds": 3600},
+            {"id": "cam2", "source": "synthetic://", "buffer_seconds": 120},
+        ],
+    )
+    clipper = await clipper_service.start(settings)
+    try:
+        async with running(settings) as events:
+            now = utcnow()
+            old = await events.submit(refund(occurred_at=to_timestamp(now - timedelta(hours=2))))
+            ahead = await events.submit(refund(occurred_at=to_timestamp(now + timedelta(days=2))))
+            mixed = await events.submit(
+                refund(occurred_at=to_timestamp(now - timedelta(minutes=10)))
+            )
+            for response in (old, ahead, mixed):
+                assert response.alert.id and response.alert.risk_score == 0.5
+            assert list(old.clip_ids) == [] and list(ahead.clip_ids) == []
+            reason = old.alert.no_clip_reason
+            assert reason.startswith("no clip of the event at ")
+            assert "camera cam1 keeps 1 h 00 min of video" in reason
+            assert "camera cam2 keeps 2 min 00 s of video" in reason
+            assert "2 h 00 min old" in reason
+            assert "in the future (more than clips.max_future_seconds" in ahead.alert.no_clip_reason
+            assert "2 days" not in ahead.alert.no_clip_reason  # human units, from 48 h 00 min
+            assert "48 h 00 min in the future" in ahead.alert.no_clip_reason
+            # cam1 keeps an hour: its clip is asked for; cam2's two minutes are long gone.
+            assert len(mixed.clip_ids) == 1
+            assert "cam1" not in mixed.alert.no_clip_reason
+            assert "10 min 00 s old and camera cam2 keeps 2 min 00 s" in mixed.alert.no_clip_reason
+            clips = await clips_of(settings, mixed.alert.id)
+            assert [c.camera_id for c in clips] == ["cam1"]
+            await asyncio.sleep(1.5)  # the retry loop (idle poll 1 s) asks nothing more
+            for response in (old, ahead):
+                assert await clips_of(settings, response.alert.id) == []
+                alert = await events.stub.GetAlert(
+                    events_pb2.GetAlertRequest(id=response.alert.id), timeout=5
+                )
+                assert alert.no_clip_reason == response.alert.no_clip_reason
+                assert list(alert.clip_ids) == []
+    finally:
+        await clipper.stop(1.0)

@@ -10,9 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy
+from alembic import command
+from alembic.config import Config
+from sqlmodel import Session
 
+from eventclip.db import create_db_engine
 from eventclip.events.models import AlertRecord, PosEventRecord
-from eventclip.events.store import EventStore
+from eventclip.events.store import MIGRATIONS_DIR, EventStore
 from eventclip.pagination import PageCursor
 from eventclip.timeutil import as_utc
 
@@ -74,7 +78,36 @@ def test_migration_creates_the_tables_and_is_repeatable(database_url: str) -> No
             version = conn.execute(
                 sqlalchemy.text("SELECT version_num FROM alembic_version_events")
             )
-            assert version.scalar() == "0001"
+            assert version.scalar() == "0002"
+    finally:
+        store.close()
+
+
+def test_alerts_stored_before_no_clip_reason_read_back_with_none(database_url: str) -> None:
+    """Upgrading from 0001 keeps every alert and gives it an empty reason."""
+    engine = create_db_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["version_table"] = "alembic_version_events"
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    with Session(engine) as session:
+        event = event_row("old-1")
+        session.execute(sqlalchemy.insert(PosEventRecord.__table__).values(**event.model_dump()))
+        old = alert_row("old-1").model_dump(exclude={"no_clip_reason"})
+        # The 0001 table, as the models described it then.
+        columns = [c._copy() for c in AlertRecord.__table__.c if c.name != "no_clip_reason"]
+        alerts_0001 = sqlalchemy.Table("alerts", sqlalchemy.MetaData(), *columns)
+        session.execute(sqlalchemy.insert(alerts_0001).values(**old))
+        session.commit()
+    engine.dispose()
+    store = EventStore.open(database_url)
+    try:
+        found = store.get_alert(old["id"])
+        assert found is not None
+        alert, _event = found
+        assert alert.no_clip_reason == "" and alert.pending_cameras == ["cam-a", "cam-b"]
     finally:
         store.close()
 

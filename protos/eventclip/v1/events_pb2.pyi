@@ -81,7 +81,7 @@ class Assessment(_message.Message):
     def __init__(self, risk_score: _Optional[float] = ..., threshold: _Optional[float] = ..., results: _Optional[_Iterable[_Union[RuleResult, _Mapping]]] = ..., failed_rules: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Alert(_message.Message):
-    __slots__ = ("id", "event_id", "store_id", "register_id", "risk_score", "reasons", "clip_ids", "occurred_at", "create_time", "event")
+    __slots__ = ("id", "event_id", "store_id", "register_id", "risk_score", "reasons", "clip_ids", "occurred_at", "create_time", "event", "no_clip_reason")
     ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -92,6 +92,7 @@ class Alert(_message.Message):
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
+    NO_CLIP_REASON_FIELD_NUMBER: _ClassVar[int]
     id: str
     event_id: str
     store_id: str
@@ -102,7 +103,8 @@ class Alert(_message.Message):
     occurred_at: _timestamp_pb2.Timestamp
     create_time: _timestamp_pb2.Timestamp
     event: PosEvent
-    def __init__(self, id: _Optional[str] = ..., event_id: _Optional[str] = ..., store_id: _Optional[str] = ..., register_id: _Optional[str] = ..., risk_score: _Optional[float] = ..., reasons: _Optional[_Iterable[_Union[RuleResult, _Mapping]]] = ..., clip_ids: _Optional[_Iterable[str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event: _Optional[_Union[PosEvent, _Mapping]] = ...) -> None: ...
+    no_clip_reason: str
+    def __init__(self, id: _Optional[str] = ..., event_id: _Optional[str] = ..., store_id: _Optional[str] = ..., register_id: _Optional[str] = ..., risk_score: _Optional[float] = ..., reasons: _Optional[_Iterable[_Union[RuleResult, _Mapping]]] = ..., clip_ids: _Optional[_Iterable[str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event: _Optional[_Union[PosEvent, _Mapping]] = ..., no_clip_reason: _Optional[str] = ...) -> None: ...
 
 class SubmitEventRequest(_message.Message):
     __slots__ = ("event",)
