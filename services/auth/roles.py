@@ -41,6 +41,9 @@ METHOD_PERMISSION: dict[str, str] = {
     # Raw packets and cuts: what the clipper reads to make clips.
     _BUFFER + "ReadWindow": INTERNAL,
     _BUFFER + "CutWindow": INTERNAL,
+    _BUFFER + "GetSnapshot": READ,
+    # Decoded video for detectors (the events service).
+    _BUFFER + "SampleFrames": INTERNAL,
     _CLIPS + "GetClip": READ,
     _CLIPS + "ListClips": READ,
     _CLIPS + "ReadClipMedia": READ,

@@ -279,6 +279,14 @@ class PacketRing:
         """Codec parameters of the newest timeline, None when empty."""
         return self._codecs.get(self._gops[-1].timeline_id) if self._gops else None
 
+    def newest_keyframe(self) -> tuple[int, BufferedPacket] | None:
+        """The sequence number and packet of the newest GOP's keyframe (what a
+        snapshot shows, where sampling starts), None when empty."""
+        if not self._gops:
+            return None
+        gop = self._gops[-1]
+        return gop.first_seq, gop.packets[0]
+
     def timeline_codecs(self) -> dict[int, CodecParams]:
         """Codec parameters of every timeline held now, by timeline id (a copy:
         a reader keeps it while the ring moves on)."""

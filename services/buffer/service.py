@@ -8,10 +8,11 @@ and works without gRPC; ``BufferServicer`` only converts messages;
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,11 +20,14 @@ import grpc
 
 from eventclip.buffer.cut import CutWindow, cut_window, open_output_file
 from eventclip.buffer.ring import BufferedPacket, CodecParams, PacketRing
+from eventclip.buffer.sampling import FrameSampler, SampledFrame
+from eventclip.buffer.snapshots import Picture, Snapshots
 from eventclip.buffer.wire import codec_message, encode_packet_batch
 from eventclip.buffer.worker import CameraState, CameraWorker, IngestStatus, reconnect_backoff
 from eventclip.config import CameraConfig, Settings
 from eventclip.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from eventclip.media.mp4 import RemuxError
+from eventclip.media.pictures import PictureError
 from eventclip.redact import redact_url
 from eventclip.retry import Backoff
 from eventclip.rpc import Registration, grpc_method, start_server
@@ -48,6 +52,11 @@ PACKET_OVERHEAD_BYTES = 48
 MAX_CONCURRENT_CUTS = 2
 #: Most packets read from the ring per step while streaming a window.
 READ_CHUNK_PACKETS = 512
+#: Most packets decoded per step while sampling frames: between steps the
+#: sampler checks whether it fell behind.
+SAMPLE_CHUNK_PACKETS = 30
+#: Highest SampleFrames rate, frames a second.
+MAX_SAMPLE_FPS = 60.0
 
 
 @dataclass
@@ -57,6 +66,10 @@ class BufferedCamera:
     config: CameraConfig
     ring: PacketRing
     worker: CameraWorker | None = None
+    snapshots: Snapshots = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.snapshots = Snapshots(self.config.id)
 
     @property
     def status(self) -> IngestStatus:
@@ -249,24 +262,101 @@ class Buffer:
         except RemuxError as err:
             raise InvalidArgument(f"camera {camera_id}: {err}") from None
 
+    async def snapshot(self, camera_id: str, max_width: int) -> Picture:
+        """The camera's newest keyframe as a JPEG at most ``max_width`` pixels
+        wide (0: its own size; see ``snapshots``). Raises NotFound,
+        InvalidArgument (negative width), Unavailable (nothing buffered, or
+        the keyframe does not decode)."""
+        cam = self.camera(camera_id)
+        if max_width < 0:
+            raise InvalidArgument(f"max_width must be >= 0, not {max_width}")
+        return await cam.snapshots.newest(cam.ring, max_width)
+
+    async def sample_frames(
+        self, camera_id: str, fps: float, max_width: int
+    ) -> AsyncIterator[SampledFrame]:
+        """Decoded frames of the camera from its newest keyframe on, about
+        ``fps`` a second (see ``sampling``), until the caller stops. Skips to
+        the newest keyframe when the caller falls more than a GOP behind.
+
+        Raises NotFound, InvalidArgument (fps not in (0, MAX_SAMPLE_FPS],
+        negative width), Unavailable (no packet for ``stall_timeout`` s, or
+        the stream does not decode)."""
+        cam = self.camera(camera_id)
+        if not 0 < fps <= MAX_SAMPLE_FPS:
+            raise InvalidArgument(f"fps must be > 0 and <= {MAX_SAMPLE_FPS}, not {fps:g}")
+        if max_width < 0:
+            raise InvalidArgument(f"max_width must be >= 0, not {max_width}")
+        sampler = FrameSampler(fps, max_width)
+        seq: int | None = None
+        while True:
+            ring = cam.ring
+            newest = ring.newest_keyframe()
+            if newest is None:
+                await self._wait_live(cam, ring.next_seq)
+                continue
+            if seq is None or _behind(ring, seq, newest):
+                seq = newest[0]
+                sampler.reset()
+            try:
+                packets = ring.read(seq, SAMPLE_CHUNK_PACKETS)
+            except FailedPrecondition:  # our place left the ring
+                seq = None
+                continue
+            if not packets:
+                await self._wait_live(cam, seq)
+                continue
+            seq += len(packets)
+            sampler.set_gop_seconds(_gop_seconds(ring) or None)
+            try:
+                frames = await asyncio.to_thread(sampler.feed, packets, ring.timeline_codecs())
+            except PictureError as err:
+                raise Unavailable(f"camera {camera_id}: {err}") from None
+            for frame in frames:
+                if (newest := ring.newest_keyframe()) is not None and _behind(ring, seq, newest):
+                    break  # the rest are stale too: start again from the newest keyframe
+                yield frame
+
+    async def _wait_live(self, cam: BufferedCamera, seq: int, while_: str = "") -> None:
+        """Until packet ``seq`` arrives; Unavailable after ``stall_timeout`` s
+        (``while_``: what the caller was doing, for the message)."""
+        try:
+            async with asyncio.timeout(self.stall_timeout):
+                await cam.ring.wait_for(seq)
+        except TimeoutError:
+            message = cam.status_message()
+            why = f": {message}" if message else ""
+            raise Unavailable(
+                f"camera {cam.config.id} delivered no packet for {self.stall_timeout:g} s"
+                f"{while_} ({cam.status.state.value.lower()}{why})"
+            ) from None
+
     async def _wait(self, cam: BufferedCamera, seq: int, end: float, follow: bool = True) -> None:
         if not follow:
             raise FailedPrecondition(
                 f"camera {cam.config.id} has not buffered up to {format_time(end)} yet "
                 "(ReadWindow follows live packets)"
             )
-        try:
-            async with asyncio.timeout(self.stall_timeout):
-                await cam.ring.wait_for(seq)
-        except TimeoutError:
-            status = cam.status
-            message = cam.status_message()
-            why = f": {message}" if message else ""
-            raise Unavailable(
-                f"camera {cam.config.id} delivered no packet for {self.stall_timeout:g} s "
-                f"while following live up to {format_time(end)} ({status.state.value.lower()}"
-                f"{why})"
-            ) from None
+        await self._wait_live(cam, seq, f" while following live up to {format_time(end)}")
+
+
+def _behind(ring: PacketRing, seq: int, newest: tuple[int, BufferedPacket]) -> bool:
+    """True when a reader at ``seq`` is more than a GOP behind: a keyframe
+    newer than the one its GOP started from is buffered past it."""
+    newest_seq, newest_keyframe = newest
+    if newest_seq <= seq:
+        return False
+    try:
+        (at,) = ring.read(seq, 1)
+    except (FailedPrecondition, ValueError):
+        return True
+    # Within the newest GOP's predecessor still: finish it; further back: skip.
+    return newest_keyframe.wall_time - at.wall_time > _gop_seconds(ring)
+
+
+def _gop_seconds(ring: PacketRing) -> float:
+    stats = ring.stats()
+    return stats.buffered_seconds / (stats.gop_count - 1) if stats.gop_count > 1 else 0.0
 
 
 _STATES = {
@@ -330,6 +420,44 @@ class BufferServicer(buffer_pb2_grpc.BufferServiceServicer):
     ) -> buffer_pb2.Camera:
         """One camera; NOT_FOUND for an unknown id."""
         return camera_message(self.buffer.camera(request.id), time.time())
+
+    @grpc_method
+    async def GetSnapshot(
+        self, request: buffer_pb2.GetSnapshotRequest, context: grpc.aio.ServicerContext
+    ) -> buffer_pb2.Snapshot:
+        """The newest keyframe as a JPEG; see Buffer.snapshot."""
+        picture = await self.buffer.snapshot(request.camera_id, request.max_width)
+        return buffer_pb2.Snapshot(
+            camera_id=request.camera_id,
+            jpeg=picture.jpeg,
+            width=picture.width,
+            height=picture.height,
+            frame_time=to_timestamp(picture.frame_time),
+            source_width=picture.source_width,
+            source_height=picture.source_height,
+        )
+
+    @grpc_method
+    async def SampleFrames(
+        self, request: buffer_pb2.SampleFramesRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[buffer_pb2.Frame]:
+        """Decoded frames about ``fps`` a second; see Buffer.sample_frames.
+        Each yield waits for the caller to take the frame (flow control), and
+        the sampler skips ahead meanwhile."""
+        frames = self.buffer.sample_frames(request.camera_id, request.fps, request.max_width)
+        async with contextlib.aclosing(frames):
+            async for frame in frames:
+                height, width, _ = frame.rgb.shape
+                yield buffer_pb2.Frame(
+                    camera_id=request.camera_id,
+                    frame_time=to_timestamp(frame.wall_time),
+                    width=width,
+                    height=height,
+                    rgb=frame.rgb.tobytes(),
+                    source_width=frame.source_width,
+                    source_height=frame.source_height,
+                    keyframe=frame.keyframe,
+                )
 
     @grpc_method
     async def ReadWindow(

@@ -13,25 +13,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from fractions import Fraction
 
 import av
 import numpy as np
 
+from eventclip.media import pictures
+from eventclip.media.pictures import PictureError
 from eventclip.media.timelines import Timeline, wall_seconds
 from eventclip.media.timelines import nearest_keyframe as keyframe_nearest
 from eventclip.v1 import buffer_pb2
 
 WIDTH, HEIGHT = 320, 240
-#: mjpeg quantiser scale (FFmpeg's ``-q:v``; 2 best .. 31 worst).
-JPEG_QSCALE = 4
-#: FFmpeg's FF_QP2LAMBDA: global_quality is a quantiser in lambda units.
-_QP2LAMBDA = 118
 #: Full-range (JPEG) black in YUV.
 _BLACK_Y, _BLACK_C = 0, 128
 
 
-class ThumbnailError(Exception):
+class ThumbnailError(PictureError):
     """No keyframe to decode, or the keyframe does not decode."""
 
 
@@ -57,35 +54,19 @@ def nearest_keyframe(
     return found
 
 
-def fit_inside(width: int, height: int, box_w: int = WIDTH, box_h: int = HEIGHT) -> tuple[int, int]:
-    """The largest even size with ``width:height``'s aspect ratio inside the box."""
-    scale = min(box_w / width, box_h / height)
-    w = max(2, min(box_w, round(width * scale / 2) * 2))
-    h = max(2, min(box_h, round(height * scale / 2) * 2))
-    return w, h
-
-
 def decode_keyframe(codec: buffer_pb2.CodecParameters, packet: buffer_pb2.Packet) -> av.VideoFrame:
-    """Decode one keyframe packet with a decoder configured from ``codec``."""
+    """Decode one keyframe packet with a decoder configured from ``codec``.
+    Raises ThumbnailError."""
     try:
-        decoder = av.CodecContext.create(codec.codec_name, "r")
-        if codec.extradata:
-            decoder.extradata = codec.extradata
-        # Frame threading would only add a frame of delay for a single picture.
-        decoder.thread_type = "SLICE"
-        frames = decoder.decode(av.Packet(packet.data))
-        frames += decoder.decode(None)  # flush: the decoder may hold the frame back
-    except (av.FFmpegError, ValueError) as err:
-        raise ThumbnailError(f"cannot decode the {codec.codec_name} keyframe: {err}") from err
-    if not frames:
-        raise ThumbnailError(f"the {codec.codec_name} keyframe decoded to no picture")
-    return frames[0]
+        return pictures.decode_keyframe(codec.codec_name, codec.extradata, packet.data)
+    except PictureError as err:
+        raise ThumbnailError(str(err)) from err
 
 
 def letterbox(frame: av.VideoFrame, box_w: int = WIDTH, box_h: int = HEIGHT) -> av.VideoFrame:
     """Scale ``frame`` to fit the box (aspect ratio kept) and pad it with black
     bars to exactly ``box_w`` x ``box_h``; returns a full-range yuvj420p frame."""
-    w, h = fit_inside(frame.width, frame.height, box_w, box_h)
+    w, h = pictures.fit_inside(frame.width, frame.height, box_w, box_h)
     scaled = frame.reformat(width=w, height=h, format="yuvj420p", interpolation="AREA")
     y_plane = np.full((box_h, box_w), _BLACK_Y, np.uint8)
     u_plane = np.full((box_h // 2, box_w // 2), _BLACK_C, np.uint8)
@@ -100,19 +81,6 @@ def letterbox(frame: av.VideoFrame, box_w: int = WIDTH, box_h: int = HEIGHT) -> 
     return av.VideoFrame.from_ndarray(packed.reshape(box_h * 3 // 2, box_w), format="yuvj420p")
 
 
-def encode_jpeg(frame: av.VideoFrame, qscale: int = JPEG_QSCALE) -> bytes:
-    """One yuvj420p frame as a baseline JPEG (FFmpeg mjpeg, fixed quantiser)."""
-    encoder = av.CodecContext.create("mjpeg", "w")
-    encoder.width, encoder.height = frame.width, frame.height
-    encoder.pix_fmt = "yuvj420p"
-    encoder.time_base = Fraction(1, 1)
-    # A fixed quantiser, not a bit rate: rate control means nothing for one picture.
-    encoder.options = {"flags": "+qscale", "global_quality": str(qscale * _QP2LAMBDA)}
-    frame.pts = 0
-    packets = encoder.encode(frame) + encoder.encode(None)
-    return b"".join(bytes(p) for p in packets)
-
-
 def make_thumbnail(timelines: Sequence[Timeline], event_time: datetime) -> Thumbnail:
     """Thumbnail of the keyframe nearest ``event_time`` in the window.
     Raises ThumbnailError when no keyframe decodes."""
@@ -125,7 +93,7 @@ def keyframe_thumbnail(codec: buffer_pb2.CodecParameters, packet: buffer_pb2.Pac
     Raises ThumbnailError when it does not decode."""
     picture = letterbox(decode_keyframe(codec, packet))
     return Thumbnail(
-        jpeg=encode_jpeg(picture),
+        jpeg=pictures.encode_jpeg(picture),
         width=picture.width,
         height=picture.height,
         keyframe_time=datetime.fromtimestamp(wall_seconds(packet), UTC),

@@ -12,12 +12,8 @@ import numpy as np
 import pytest
 
 from eventclip.buffer.synthetic import SyntheticSpec
-from eventclip.clipper.thumbnail import (
-    ThumbnailError,
-    fit_inside,
-    make_thumbnail,
-    nearest_keyframe,
-)
+from eventclip.clipper.thumbnail import ThumbnailError, make_thumbnail, nearest_keyframe
+from eventclip.media.pictures import fit_inside, scaled_size
 from eventclip.media.timelines import Timeline
 
 from .media import recording_timeline, synthetic_timeline
@@ -33,10 +29,17 @@ def decode_jpeg(data: bytes) -> tuple[str, np.ndarray]:
 
 
 def test_fit_inside_keeps_the_aspect_ratio() -> None:
-    assert fit_inside(1920, 1080) == (320, 180)
-    assert fit_inside(640, 272) == (320, 136)
-    assert fit_inside(480, 640) == (180, 240)
-    assert fit_inside(320, 240) == (320, 240)
+    assert fit_inside(1920, 1080, 320, 240) == (320, 180)
+    assert fit_inside(640, 272, 320, 240) == (320, 136)
+    assert fit_inside(480, 640, 320, 240) == (180, 240)
+    assert fit_inside(320, 240, 320, 240) == (320, 240)
+
+
+def test_scaled_size_shrinks_to_a_width_and_never_enlarges() -> None:
+    assert scaled_size(1920, 1080, 640) == (640, 360)
+    assert scaled_size(1920, 1080, 0) == (1920, 1080)
+    assert scaled_size(640, 360, 1280) == (640, 360)
+    assert scaled_size(1280, 720, 333) == (332, 188)  # even, within the width
 
 
 def test_thumbnail_is_the_keyframe_nearest_the_event() -> None:

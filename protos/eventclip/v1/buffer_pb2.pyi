@@ -216,3 +216,59 @@ class CutMedia(_message.Message):
     timelines_used: int
     note: str
     def __init__(self, media_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., media_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_seconds: _Optional[float] = ..., frame_count: _Optional[int] = ..., size_bytes: _Optional[int] = ..., first_is_keyframe: _Optional[bool] = ..., codec_name: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., timelines_used: _Optional[int] = ..., note: _Optional[str] = ...) -> None: ...
+
+class GetSnapshotRequest(_message.Message):
+    __slots__ = ("camera_id", "max_width")
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    MAX_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    max_width: int
+    def __init__(self, camera_id: _Optional[str] = ..., max_width: _Optional[int] = ...) -> None: ...
+
+class Snapshot(_message.Message):
+    __slots__ = ("camera_id", "jpeg", "width", "height", "frame_time", "source_width", "source_height")
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    JPEG_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    FRAME_TIME_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    jpeg: bytes
+    width: int
+    height: int
+    frame_time: _timestamp_pb2.Timestamp
+    source_width: int
+    source_height: int
+    def __init__(self, camera_id: _Optional[str] = ..., jpeg: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., frame_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source_width: _Optional[int] = ..., source_height: _Optional[int] = ...) -> None: ...
+
+class SampleFramesRequest(_message.Message):
+    __slots__ = ("camera_id", "fps", "max_width")
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    FPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    fps: float
+    max_width: int
+    def __init__(self, camera_id: _Optional[str] = ..., fps: _Optional[float] = ..., max_width: _Optional[int] = ...) -> None: ...
+
+class Frame(_message.Message):
+    __slots__ = ("camera_id", "frame_time", "width", "height", "rgb", "source_width", "source_height", "keyframe")
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    FRAME_TIME_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    RGB_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    KEYFRAME_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    frame_time: _timestamp_pb2.Timestamp
+    width: int
+    height: int
+    rgb: bytes
+    source_width: int
+    source_height: int
+    keyframe: bool
+    def __init__(self, camera_id: _Optional[str] = ..., frame_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., rgb: _Optional[bytes] = ..., source_width: _Optional[int] = ..., source_height: _Optional[int] = ..., keyframe: _Optional[bool] = ...) -> None: ...

@@ -54,6 +54,16 @@ class BufferServiceStub:
                 request_serializer=eventclip_dot_v1_dot_buffer__pb2.CutWindowRequest.SerializeToString,
                 response_deserializer=eventclip_dot_v1_dot_buffer__pb2.CutWindowResponse.FromString,
                 _registered_method=True)
+        self.GetSnapshot = channel.unary_unary(
+                '/eventclip.v1.BufferService/GetSnapshot',
+                request_serializer=eventclip_dot_v1_dot_buffer__pb2.GetSnapshotRequest.SerializeToString,
+                response_deserializer=eventclip_dot_v1_dot_buffer__pb2.Snapshot.FromString,
+                _registered_method=True)
+        self.SampleFrames = channel.unary_stream(
+                '/eventclip.v1.BufferService/SampleFrames',
+                request_serializer=eventclip_dot_v1_dot_buffer__pb2.SampleFramesRequest.SerializeToString,
+                response_deserializer=eventclip_dot_v1_dot_buffer__pb2.Frame.FromString,
+                _registered_method=True)
 
 
 class BufferServiceServicer:
@@ -120,6 +130,29 @@ class BufferServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSnapshot(self, request, context):
+        """The camera's newest keyframe as a JPEG ("last known good" picture, for
+        setting a camera up). Decoded once per GOP and cached, so a warm call only
+        looks the picture up. NOT_FOUND for an unknown camera, UNAVAILABLE while
+        nothing is buffered, INVALID_ARGUMENT for a negative max_width.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SampleFrames(self, request, context):
+        """Decoded pictures of one camera from now on, about `fps` a second, for
+        detectors. Keyframes only while `fps` is at most the keyframe rate (one
+        decode per GOP); otherwise every packet of the GOP is decoded (P- and
+        B-frames need their references) and the frames nearest the 1/fps grid are
+        sent. A reader that falls behind skips to the newest keyframe rather than
+        being queued for. The stream ends only when the call does; UNAVAILABLE
+        when the camera delivers nothing for the buffer's stall timeout.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BufferServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -142,6 +175,16 @@ def add_BufferServiceServicer_to_server(servicer, server):
                     servicer.CutWindow,
                     request_deserializer=eventclip_dot_v1_dot_buffer__pb2.CutWindowRequest.FromString,
                     response_serializer=eventclip_dot_v1_dot_buffer__pb2.CutWindowResponse.SerializeToString,
+            ),
+            'GetSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSnapshot,
+                    request_deserializer=eventclip_dot_v1_dot_buffer__pb2.GetSnapshotRequest.FromString,
+                    response_serializer=eventclip_dot_v1_dot_buffer__pb2.Snapshot.SerializeToString,
+            ),
+            'SampleFrames': grpc.unary_stream_rpc_method_handler(
+                    servicer.SampleFrames,
+                    request_deserializer=eventclip_dot_v1_dot_buffer__pb2.SampleFramesRequest.FromString,
+                    response_serializer=eventclip_dot_v1_dot_buffer__pb2.Frame.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -252,6 +295,60 @@ class BufferService:
             '/eventclip.v1.BufferService/CutWindow',
             eventclip_dot_v1_dot_buffer__pb2.CutWindowRequest.SerializeToString,
             eventclip_dot_v1_dot_buffer__pb2.CutWindowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eventclip.v1.BufferService/GetSnapshot',
+            eventclip_dot_v1_dot_buffer__pb2.GetSnapshotRequest.SerializeToString,
+            eventclip_dot_v1_dot_buffer__pb2.Snapshot.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SampleFrames(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/eventclip.v1.BufferService/SampleFrames',
+            eventclip_dot_v1_dot_buffer__pb2.SampleFramesRequest.SerializeToString,
+            eventclip_dot_v1_dot_buffer__pb2.Frame.FromString,
             options,
             channel_credentials,
             insecure,
