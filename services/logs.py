@@ -28,6 +28,23 @@ class RedactingFormatter(logging.Formatter):
         return redact_credentials(self.inner.format(record))
 
 
+class CancelledStreamDetachFilter(logging.Filter):
+    """Drops OpenTelemetry's "Failed to detach context" error for a server
+    stream the client cancelled. The gRPC instrumentation keeps a span's
+    context open across the stream handler's ``yield``, and an async generator
+    closed from another context cannot reset it; the span still ends and
+    nothing is lost, but every cancelled ReadWindow or SampleFrames would log
+    an ERROR with a traceback (opentelemetry-python-contrib issue #2357, open)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (
+            record.getMessage() == "Failed to detach context"
+            and isinstance(error, ValueError)
+            and "was created in a different Context" in str(error)
+        )
+
+
 def setup_logging(level: str = "INFO") -> None:
     fmt = os.environ.get("EVENTCLIP_LOG_FORMAT") or ("text" if sys.stderr.isatty() else "json")
     handler = logging.StreamHandler(sys.stderr)
@@ -45,6 +62,7 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # Alembic announces each of its own plugins at INFO on every start-up.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logging.getLogger("opentelemetry.context").addFilter(CancelledStreamDetachFilter())
     # FFmpeg's own log callback serialises threads (PyAV docs); keep it off.
     import av.logging
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import UTC
+from email.utils import format_datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -260,6 +263,46 @@ async def get_camera(camera_id: str, clients: Clients) -> JSONResponse:
             buffer_pb2.GetCameraRequest(id=camera_id), timeout=UNARY_TIMEOUT_SECONDS
         )
     return JSONResponse(to_json(camera))
+
+
+@router.get(
+    "/cameras/{camera_id}/snapshot",
+    summary="The camera's newest keyframe as a JPEG",
+    description=(
+        'BufferService.GetSnapshot: the "last known good" picture of the camera, '
+        "decoded once per GOP and cached (a warm request only fetches the JPEG). "
+        "`maxWidth` shrinks it (aspect ratio kept, never enlarged). `Last-Modified` is "
+        "the keyframe's time; the ETag changes with the picture."
+    ),
+    response_class=Response,
+    responses={
+        200: {"description": "The JPEG", "content": {"image/jpeg": {}}},
+        304: {"description": "Not modified (If-None-Match holds the ETag)"},
+        **error_responses(400, 404, 503, 504),
+    },
+)
+async def get_camera_snapshot(
+    camera_id: str,
+    request: Request,
+    clients: Clients,
+    max_width: Annotated[
+        int, Query(alias="maxWidth", ge=0, le=16384, description="Widest picture, pixels (0: full)")
+    ] = 0,
+) -> Response:
+    with backend_errors("buffer"):
+        snapshot = await clients.buffer.GetSnapshot(
+            buffer_pb2.GetSnapshotRequest(camera_id=camera_id, max_width=max_width),
+            timeout=UNARY_TIMEOUT_SECONDS,
+        )
+    etag = f'"{hashlib.sha256(snapshot.jpeg).hexdigest()[:32]}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "no-cache",  # a newer GOP brings a newer picture
+        "Last-Modified": format_datetime(snapshot.frame_time.ToDatetime(UTC), usegmt=True),
+    }
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(snapshot.jpeg, media_type="image/jpeg", headers=headers)
 
 
 # --- clips -------------------------------------------------------------------

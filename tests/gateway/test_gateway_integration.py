@@ -131,6 +131,37 @@ async def test_cameras_are_listed(suite: Suite) -> None:
     assert error_status(missing) == (404, "NOT_FOUND")
 
 
+async def test_camera_snapshot_is_a_jpeg_of_the_camera(suite: Suite) -> None:
+    await wait_buffered(suite.http, 1.5)
+    full = await suite.http.get(f"/api/v1/cameras/{CAMERA}/snapshot")
+    assert full.status_code == 200, full.text
+    assert full.headers["content-type"] == "image/jpeg"
+    assert full.headers["last-modified"].endswith(" GMT")
+    with av.open(io.BytesIO(full.content)) as container:
+        picture = next(container.decode(video=0))
+        assert (picture.width, picture.height) == (320, 180)
+    small = await suite.http.get(f"/api/v1/cameras/{CAMERA}/snapshot", params={"maxWidth": 160})
+    with av.open(io.BytesIO(small.content)) as container:
+        picture = next(container.decode(video=0))
+        assert (picture.width, picture.height) == (160, 90)
+    for _ in range(5):  # a new GOP (every second) may change the picture in between
+        first = await suite.http.get(f"/api/v1/cameras/{CAMERA}/snapshot")
+        again = await suite.http.get(
+            f"/api/v1/cameras/{CAMERA}/snapshot", headers={"if-none-match": first.headers["etag"]}
+        )
+        if again.status_code == 304:
+            break
+        assert again.status_code == 200 and again.headers["etag"] != first.headers["etag"]
+    else:
+        pytest.fail("the ETag never held for two requests in a row")
+    bad = await suite.http.get(f"/api/v1/cameras/{CAMERA}/snapshot", params={"maxWidth": -1})
+    assert bad.status_code == 400
+    assert error_status(await suite.http.get("/api/v1/cameras/nope/snapshot")) == (
+        404,
+        "NOT_FOUND",
+    )
+
+
 async def test_refund_raises_an_alert_with_clips_and_replays(suite: Suite) -> None:
     http = suite.http
     await wait_buffered(http, ROLL_SECONDS + 1)

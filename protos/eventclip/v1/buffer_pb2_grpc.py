@@ -147,7 +147,10 @@ class BufferServiceServicer:
         B-frames need their references) and the frames nearest the 1/fps grid are
         sent. A reader that falls behind skips to the newest keyframe rather than
         being queued for. The stream ends only when the call does; UNAVAILABLE
-        when the camera delivers nothing for the buffer's stall timeout.
+        when the camera delivers nothing for the buffer's stall timeout. Frames
+        already sent wait in the transport: a reader slower than `fps` drops
+        frames itself. A 1080p frame is 6.2 MB: set max_width, or accept larger
+        messages than gRPC's 4 MiB default.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
