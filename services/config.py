@@ -57,6 +57,13 @@ class CameraConfig(_Strict):
     #: Longest wait between reconnects, seconds: waits start at 0.5 s and
     #: double up to this, and start over once a connection delivers a keyframe.
     reconnect_max_seconds: float = Field(5.0, ge=0.5, le=300)
+    #: Detector plugins looking at this camera, by plugin name, each with its
+    #: options (validated by the plugin's ``detector_options`` model).
+    detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: Frames a second the detectors get (SampleFrames' rate).
+    detect_fps: float = Field(1.0, gt=0, le=15)
+    #: Widest frame the detectors get, pixels (0: the camera's own size).
+    detect_max_width: int = Field(640, ge=0, le=7680)
 
     @model_validator(mode="after")
     def _known_scheme(self) -> CameraConfig:

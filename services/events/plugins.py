@@ -35,7 +35,7 @@ from opentelemetry import metrics
 from eventclip import PROJECT_NAME
 from eventclip.config import ConfigError
 from eventclip.events import hookspecs
-from eventclip.events.types import PosEvent, RiskScore
+from eventclip.events.types import Detection, Frame, PosEvent, RiskScore
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,15 @@ class PluginScores:
     failures: list[PluginFailure]
 
 
+@dataclass(frozen=True)
+class PluginDetections:
+    """What ``PluginRunner.detect`` gathered: (plugin, detection) for every
+    detection returned, and the detectors that failed."""
+
+    detections: list[tuple[str, Detection]]
+    failures: list[PluginFailure]
+
+
 class PluginRunner:
     """Calls each hook implementation separately with a time limit.
 
@@ -190,6 +199,41 @@ class PluginRunner:
                     )
                 )
         return PluginScores(scores, failures)
+
+    async def detect(self, frame: Frame, options: Mapping[str, Any]) -> PluginDetections:
+        """Every detector in ``options`` (plugin name -> its validated options
+        model) run on ``frame`` at once; their detections, re-validated, and
+        their failures."""
+        impls = [i for i in self.pm.hook.detect.get_hookimpls() if i.plugin_name in options]
+        outcomes = await asyncio.gather(
+            *(self._call(impl, frame=frame, options=options[impl.plugin_name]) for impl in impls)
+        )
+        found: list[tuple[str, Detection]] = []
+        failures: list[PluginFailure] = []
+        for impl, outcome in zip(impls, outcomes, strict=True):
+            name = impl.plugin_name
+            if isinstance(outcome, PluginFailure):
+                failures.append(outcome)
+                continue
+            try:
+                for item in outcome or ():
+                    if not isinstance(item, Detection):
+                        raise ValueError(
+                            f"returned {type(item).__name__} {item!r}; expected "
+                            "eventclip.events.types.Detection"
+                        )
+                    # Re-validate: the dataclass can be bypassed (object.__setattr__).
+                    found.append(
+                        (
+                            name,
+                            Detection(
+                                item.label, item.confidence, item.box, item.onset, item.attributes
+                            ),
+                        )
+                    )
+            except (TypeError, ValueError) as err:
+                failures.append(self._failed(name, f"invalid detections: {err}"))
+        return PluginDetections(found, failures)
 
     async def _call(self, impl: pluggy.HookImpl, **kwargs: Any) -> Any:
         """The implementation's return value, or a PluginFailure."""

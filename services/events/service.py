@@ -32,12 +32,18 @@ from eventclip.errors import AlreadyExists, InvalidArgument, NotFound
 from eventclip.events import messages, risk
 from eventclip.events.clip_window import split_cameras
 from eventclip.events.clips import CREATE_CLIP_TIMEOUT_SECONDS, ClipRequester, ClipRetryPolicy
+from eventclip.events.detectors import (
+    DetectionsHandler,
+    Detectors,
+    detector_options,
+    log_detections,
+)
 from eventclip.events.models import AlertRecord, PosEventRecord
 from eventclip.events.plugins import PluginRunner, create_plugin_manager
 from eventclip.events.store import EventStore
 from eventclip.pagination import PageCursor
 from eventclip.retry import Backoff, retry_async
-from eventclip.rpc import Registration, grpc_method, start_server
+from eventclip.rpc import Registration, grpc_method, open_channel, start_server
 from eventclip.timeutil import as_utc, from_timestamp, utcnow
 from eventclip.v1 import events_pb2, events_pb2_grpc
 
@@ -265,11 +271,15 @@ class EventsService:
     port: int
     server: grpc.aio.Server
     processor: EventProcessor
+    #: The detector loops, None when no camera has detectors.
+    detectors: Detectors | None = None
     name: str = "events"
 
     async def stop(self, grace: float) -> None:
-        """Drain in-flight RPCs for up to ``grace`` s, stop clip retries and
-        close the database."""
+        """Stop the detectors, drain in-flight RPCs for up to ``grace`` s, stop
+        clip retries and close the database."""
+        if self.detectors is not None:
+            await self.detectors.stop()
         await self.server.stop(grace)
         await self.processor.clips.stop()
         await asyncio.to_thread(self.processor.store.close)
@@ -280,17 +290,21 @@ async def start(
     *,
     plugin_manager: pluggy.PluginManager | None = None,
     clip_retry: ClipRetryPolicy | None = None,
+    on_detections: DetectionsHandler | None = None,
 ) -> EventsService:
     """Serve EventService on ``settings.services.events.bind`` (port 0 = any free
     port; the bound one is ``.port``).
 
     Loads the plugins (``settings.plugins`` allowlist; ``plugin_manager`` replaces
     that, for tests), migrates the database at ``settings.effective_database_url``
-    and starts retrying clip requests left pending by an earlier run. Raises
+    and starts retrying clip requests left pending by an earlier run, and the
+    detector loops of cameras with ``detectors`` (``on_detections`` gets what
+    they find; by default it is logged). Raises
     ConfigError (PluginLoadError) for a bad plugin, RuntimeError when the port
     cannot be bound.
     """
     pm = plugin_manager or create_plugin_manager(settings.plugins)
+    chosen_detectors = detector_options(pm, settings.cameras)  # ConfigError before anything starts
     store = await asyncio.to_thread(EventStore.open, settings.effective_database_url)
     runner = PluginRunner(pm, settings.plugin_timeout_seconds)
     clips = ClipRequester(settings, store, clip_retry or ClipRetryPolicy())
@@ -312,5 +326,15 @@ async def start(
         await asyncio.to_thread(store.close)
         raise
     clips.start()
+    detectors = None
+    if chosen_detectors:
+        detectors = Detectors(
+            settings.cameras,
+            chosen_detectors,
+            open_channel(settings.services.buffer.target, tls=settings.tls),
+            runner,
+            on_detections or log_detections,
+        )
+        detectors.start()
     log.info("events listening on %s (port %d)", settings.services.events.bind, port)
-    return EventsService(port=port, server=server, processor=processor)
+    return EventsService(port=port, server=server, processor=processor, detectors=detectors)

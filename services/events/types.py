@@ -17,8 +17,9 @@ from datetime import datetime
 from decimal import Decimal
 from numbers import Real
 from types import MappingProxyType
+from typing import Any
 
-__all__ = ["PosEvent", "RiskScore", "format_money"]
+__all__ = ["Detection", "Frame", "PosEvent", "RiskScore", "format_money"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +82,71 @@ def format_money(amount: Decimal, currency: str | None) -> str:
     """ "USD 500.00": at least two decimals, more only when the amount has them."""
     text = f"{amount:.2f}" if amount == amount.quantize(Decimal("0.01")) else f"{amount:f}"
     return f"{currency} {text}" if currency else text
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded picture of a camera, as a detector plugin sees it.
+
+    ``image`` is H x W x 3 ``numpy.uint8`` in RGB order, read-only (copy it to
+    draw on it), at most the camera's ``detect_max_width`` wide;
+    ``source_width`` x ``source_height`` is the camera's own size. ``time`` is
+    the picture's wall-clock time (timezone-aware UTC). ``keyframe``: the
+    picture is a keyframe (sharpest, no prediction artefacts).
+    """
+
+    camera_id: str
+    time: datetime
+    image: Any
+    source_width: int
+    source_height: int
+    keyframe: bool = False
+
+    def __post_init__(self) -> None:
+        if self.time.tzinfo is None:
+            raise ValueError("time must be timezone-aware")
+        shape = getattr(self.image, "shape", None)
+        if shape is None or len(shape) != 3 or shape[2] != 3:
+            raise ValueError(f"image must be H x W x 3, got shape {shape}")
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """What a detector found in a frame.
+
+    ``label`` names it ("spill", "person"); ``confidence`` is in [0, 1];
+    ``box`` is (x_min, y_min, x_max, y_max) in normalized image coordinates
+    ([0, 1], origin top left, so the same box holds at any picture size);
+    ``onset`` is when the thing began, when the detector knows it (a spill is
+    reported once it has stayed, but began earlier), else None: the frame's
+    time. ``attributes`` are the detector's extras. Raises ValueError when a
+    value is out of range.
+    """
+
+    label: str
+    confidence: float
+    box: tuple[float, float, float, float]
+    onset: datetime | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.label, str) or not self.label:
+            raise ValueError(f"label must be a non-empty string, got {self.label!r}")
+        confidence = self.confidence
+        if isinstance(confidence, bool) or not isinstance(confidence, Real):
+            raise ValueError(f"confidence must be a number in [0, 1], got {confidence!r}")
+        if not math.isfinite(float(confidence)) or not 0.0 <= float(confidence) <= 1.0:
+            raise ValueError(f"confidence must be in [0, 1], got {confidence!r}")
+        try:
+            x0, y0, x1, y1 = (float(v) for v in self.box)
+        except (TypeError, ValueError):
+            raise ValueError(f"box must be four numbers, got {self.box!r}") from None
+        if not (0.0 <= x0 <= x1 <= 1.0 and 0.0 <= y0 <= y1 <= 1.0):
+            raise ValueError(
+                f"box must be (x_min, y_min, x_max, y_max) within [0, 1], got {self.box!r}"
+            )
+        if self.onset is not None and self.onset.tzinfo is None:
+            raise ValueError("onset must be timezone-aware")
+        object.__setattr__(self, "confidence", float(confidence))
+        object.__setattr__(self, "box", (x0, y0, x1, y1))
+        object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes)))

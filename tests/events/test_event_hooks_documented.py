@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import re
 import types
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from eventclip import PROJECT_NAME
+from eventclip.config import CameraConfig, ConfigError
 from eventclip.events import hookspecs
+from eventclip.events.detectors import detector_options
 from eventclip.events.plugins import PluginRunner, create_plugin_manager
-from eventclip.events.types import PosEvent, RiskScore
+from eventclip.events.types import Frame, PosEvent, RiskScore
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = (REPO / "docs" / "plugins.md").read_text()
@@ -90,3 +93,49 @@ async def test_hook_score_event_examples_from_the_docs() -> None:
     assert small_cut.scores == []
     assert void.scores == [("void_rule", RiskScore(0.2, "void without approval"))]
     assert cut.failures == small_cut.failures == void.failures == []
+
+
+def frame_of(mean: int, at: datetime) -> Frame:
+    image = np.full((36, 64, 3), mean, np.uint8)
+    image.flags.writeable = False
+    return Frame("aisle-3", at, image, 1920, 1080)
+
+
+async def test_hook_detect_examples_from_the_docs() -> None:
+    (blocked,) = doc_examples("detect")
+    pm = create_plugin_manager([])
+    pm.register(blocked, name="camera_blocked")
+    runner = PluginRunner(pm, timeout=1.0)
+    options = blocked.CameraBlockedOptions(max_mean=20, min_seconds=10)
+    t0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    lit = await runner.detect(frame_of(120, t0), {"camera_blocked": options})
+    dark_early = await runner.detect(frame_of(5, t0), {"camera_blocked": options})
+    dark_later = await runner.detect(
+        frame_of(5, t0 + timedelta(seconds=11)), {"camera_blocked": options}
+    )
+    assert lit.detections == dark_early.detections == []
+    ((plugin, found),) = dark_later.detections
+    assert plugin == "camera_blocked" and found.label == "camera_blocked"
+    assert found.onset == t0 and found.box == (0.0, 0.0, 1.0, 1.0)
+    assert found.confidence == pytest.approx(0.75)
+    assert lit.failures == dark_later.failures == []
+
+
+def test_hook_detector_options_examples_from_the_docs() -> None:
+    (no_options_plugin,) = doc_examples("detector_options")
+    (blocked,) = doc_examples("detect")
+    pm = create_plugin_manager([])
+    pm.register(no_options_plugin, name="plain")
+    pm.register(blocked, name="camera_blocked")
+    # Only detectors implement detect; "plain" declares options but detects nothing.
+    camera = CameraConfig(
+        id="aisle-3",
+        source="synthetic://",
+        detectors={"camera_blocked": {"max_mean": 30}},
+    )
+    chosen = detector_options(pm, [camera])
+    assert chosen["aisle-3"]["camera_blocked"] == blocked.CameraBlockedOptions(max_mean=30)
+    bad = camera.model_copy(update={"detectors": {"camera_blocked": {"max_mean": 300}}})
+    with pytest.raises(ConfigError, match=r"detectors\.camera_blocked\.max_mean"):
+        detector_options(pm, [bad])
+    assert no_options_plugin.detector_options().model_fields == {}
