@@ -172,6 +172,16 @@ class TlsConfig(_Strict):
         return self.cert_file is not None
 
 
+class DetectionsConfig(_Strict):
+    """How detections become alerts (eventclip.events.incidents)."""
+
+    #: A detection of the same camera, label and place within this many
+    #: seconds of the incident's last one repeats its alert; seconds.
+    cooldown_seconds: float = Field(300.0, ge=0, le=7 * 24 * 3600)
+    #: Boxes overlapping at least this much (intersection over union) are one place.
+    same_place_iou: float = Field(0.3, ge=0, le=1)
+
+
 class GatewayConfig(_Strict):
     """What the REST gateway accepts from browsers and clients."""
 
@@ -282,6 +292,7 @@ class Settings(BaseSettings):
     auth: AuthConfig = AuthConfig()
     tls: TlsConfig = TlsConfig()
     rules: RulesConfig = RulesConfig()
+    detections: DetectionsConfig = DetectionsConfig()
     #: Allowlist of plugin names to load; None loads every installed plugin.
     plugins: list[str] | None = None
     #: Seconds a plugin hook may run before it is abandoned.

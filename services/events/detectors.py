@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
+from typing import Any
 
 import grpc
 import numpy as np
@@ -26,10 +27,12 @@ import pluggy
 from pydantic import BaseModel, ValidationError
 
 from eventclip.config import CameraConfig, ConfigError
+from eventclip.errors import ServiceError
 from eventclip.events.plugins import PluginDetections, PluginRunner
 from eventclip.events.types import Frame
 from eventclip.retry import Backoff
-from eventclip.v1 import buffer_pb2, buffer_pb2_grpc
+from eventclip.timeutil import to_timestamp
+from eventclip.v1 import buffer_pb2, buffer_pb2_grpc, events_pb2
 
 log = logging.getLogger(__name__)
 
@@ -202,15 +205,48 @@ class Detectors:
         await self.channel.close()
 
 
-async def log_detections(camera_id: str, frame: Frame, result: PluginDetections) -> None:
-    """The default handler until detections become events: log what was found."""
-    for plugin, detection in result.detections:
-        log.info(
-            "camera %s at %s: %s found %s (confidence %.2f, box %s)",
-            camera_id,
-            frame.time.isoformat(),
-            plugin,
-            detection.label,
-            detection.confidence,
-            detection.box,
-        )
+class DetectionSubmitter:
+    """Hands what the built-in detectors find to the events service as
+    DETECTION events (``processor.submit_detection``, as SubmitDetection
+    would): scored, deduplicated into incidents, alerted and clipped like any
+    other. The event id is derived from camera, detector, label and onset, so
+    the same onset reported on every frame is one event, replayed."""
+
+    def __init__(self, processor: Any) -> None:
+        self.processor = processor
+
+    async def __call__(self, camera_id: str, frame: Frame, result: PluginDetections) -> None:
+        for plugin, found in result.detections:
+            onset = found.onset or frame.time
+            millis = round(onset.timestamp() * 1000)
+            request = events_pb2.SubmitDetectionRequest(
+                event_id=f"det-{camera_id}-{plugin}-{found.label}-{millis}"[:128],
+                detection=events_pb2.Detection(
+                    camera_id=camera_id,
+                    label=found.label,
+                    confidence=found.confidence,
+                    box=events_pb2.BoundingBox(
+                        x_min=found.box[0],
+                        y_min=found.box[1],
+                        x_max=found.box[2],
+                        y_max=found.box[3],
+                    ),
+                    detector=plugin,
+                ),
+                onset_time=to_timestamp(onset),
+                attributes=dict(found.attributes),
+            )
+            try:
+                response = await self.processor.submit_detection(request)
+            except ServiceError as err:  # a label or attribute the event cannot hold
+                log.warning("camera %s: detection by %s refused: %s", camera_id, plugin, err)
+                continue
+            if response.alert.id and not response.replayed:
+                log.info(
+                    "camera %s: %s found %s (confidence %.2f): alert %s",
+                    camera_id,
+                    plugin,
+                    found.label,
+                    found.confidence,
+                    response.alert.id,
+                )

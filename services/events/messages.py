@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type.money_pb2 import Money
 
@@ -76,7 +77,14 @@ def validate_event(event: events_pb2.PosEvent, settings: Settings) -> None:
         raise InvalidArgument("event.type is required (SALE, REFUND, VOID, ...)")
     if event.type not in KNOWN_TYPES:
         raise InvalidArgument(f"event.type {event.type} is not a known PosEvent.Type")
-    for name in ("store_id", "register_id"):
+    detection = event.type == PosEventType.DETECTION
+    if detection != event.HasField("detection"):
+        raise InvalidArgument(
+            "event.detection is required for a DETECTION event (use SubmitDetection)"
+            if detection
+            else "event.detection is only for DETECTION events"
+        )
+    for name in () if detection else ("store_id", "register_id"):
         if not getattr(event, name):
             raise InvalidArgument(f"event.{name} is required")
     for name in ("store_id", "register_id", "operator_id", "approver_id", "transaction_id"):
@@ -102,9 +110,39 @@ def validate_event(event: events_pb2.PosEvent, settings: Settings) -> None:
                 f"event.attributes[{key[:40]!r}]: keys are at most {MAX_ATTRIBUTE_KEY} and "
                 f"values at most {MAX_ATTRIBUTE_VALUE} characters"
             )
-    if settings.register(event.register_id) is None:
+    if detection:
+        validate_detection(event.detection, settings)
+    elif settings.register(event.register_id) is None:
         known = ", ".join(r.id for r in settings.registers) or "none"
         raise NotFound(f"register {event.register_id} is not configured; known: {known}")
+
+
+def validate_detection(detection: events_pb2.Detection, settings: Settings) -> None:
+    """Check a Detection (``event.detection.*`` in messages). Raises
+    InvalidArgument naming the field, NotFound for a camera not in the config."""
+    if not detection.camera_id:
+        raise InvalidArgument("event.detection.camera_id is required")
+    if not detection.label:
+        raise InvalidArgument("event.detection.label is required")
+    for name in ("camera_id", "label", "detector"):
+        if len(getattr(detection, name)) > MAX_ID_LENGTH:
+            raise InvalidArgument(
+                f"event.detection.{name} is longer than {MAX_ID_LENGTH} characters"
+            )
+    if not 0.0 <= detection.confidence <= 1.0:  # NaN fails too
+        raise InvalidArgument(
+            f"event.detection.confidence must be in [0, 1], got {detection.confidence!r}"
+        )
+    box = detection.box
+    corners = (box.x_min, box.y_min, box.x_max, box.y_max)
+    if not (0.0 <= box.x_min <= box.x_max <= 1.0 and 0.0 <= box.y_min <= box.y_max <= 1.0):
+        raise InvalidArgument(
+            "event.detection.box must hold 0 <= x_min <= x_max <= 1 and "
+            f"0 <= y_min <= y_max <= 1 (normalized image coordinates), got {corners}"
+        )
+    if settings.camera(detection.camera_id) is None:
+        known = ", ".join(c.id for c in settings.cameras) or "none"
+        raise NotFound(f"camera {detection.camera_id} is not configured; known: {known}")
 
 
 def _validate_money(money: Money, field: str) -> None:
@@ -148,6 +186,19 @@ def to_plugin_event(event: events_pb2.PosEvent) -> types.PosEvent:
         approver_id=event.approver_id,
         transaction_id=event.transaction_id,
         attributes=dict(event.attributes),
+        camera_id=event.detection.camera_id,
+        detection=_plugin_detection(event) if event.HasField("detection") else None,
+    )
+
+
+def _plugin_detection(event: events_pb2.PosEvent) -> types.Detection:
+    found, box = event.detection, event.detection.box
+    return types.Detection(
+        label=found.label,
+        confidence=found.confidence,
+        box=(box.x_min, box.y_min, box.x_max, box.y_max),
+        onset=from_timestamp(event.occurred_at),
+        attributes={"detector": found.detector} if found.detector else {},
     )
 
 
@@ -167,6 +218,9 @@ def to_record(event: events_pb2.PosEvent, now: datetime) -> PosEventRecord:
         currency_code=event.amount.currency_code if has_amount else None,
         occurred_at=from_timestamp(event.occurred_at),
         attributes=dict(event.attributes),
+        detection=(
+            json_format.MessageToDict(event.detection) if event.HasField("detection") else None
+        ),
         fingerprint=fingerprint(event),
         create_time=now,
     )
@@ -185,6 +239,8 @@ def event_message(record: PosEventRecord) -> events_pb2.PosEvent:
         occurred_at=to_timestamp(as_utc(record.occurred_at)),
         attributes=record.attributes,
     )
+    if record.detection is not None:
+        json_format.ParseDict(record.detection, event.detection)
     if record.currency_code is not None:
         event.amount.CopyFrom(
             Money(

@@ -48,6 +48,8 @@ class PosEventRecord(EventsTable, table=True):
     currency_code: str | None = Field(default=None, max_length=3)
     occurred_at: datetime = _utc_column()
     attributes: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    #: DETECTION events: the Detection as proto3 JSON (camera, label, confidence, box, detector).
+    detection: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     #: SHA-256 (hex) of the event as sent, deterministically serialized.
     fingerprint: str = Field(max_length=64)
     #: Serialized SubmitEventResponse (replayed=false) once the first attempt completed.

@@ -40,7 +40,10 @@ from eventclip.events.types import Detection, Frame, PosEvent, RiskScore
 log = logging.getLogger(__name__)
 
 #: Built-in plugins (module names), registered under the last dotted component.
-DEFAULT_PLUGINS: tuple[str, ...] = ("eventclip.plugins.refund_without_approval",)
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "eventclip.plugins.refund_without_approval",
+    "eventclip.plugins.detection_confidence",
+)
 
 #: Entry-point group that pip-installed plugins (``eventclip-<name>``) declare.
 ENTRY_POINT_GROUP = PROJECT_NAME

@@ -34,10 +34,11 @@ from eventclip.events.clip_window import split_cameras
 from eventclip.events.clips import CREATE_CLIP_TIMEOUT_SECONDS, ClipRequester, ClipRetryPolicy
 from eventclip.events.detectors import (
     DetectionsHandler,
+    DetectionSubmitter,
     Detectors,
     detector_options,
-    log_detections,
 )
+from eventclip.events.incidents import Incidents
 from eventclip.events.models import AlertRecord, PosEventRecord
 from eventclip.events.plugins import PluginRunner, create_plugin_manager
 from eventclip.events.store import EventStore
@@ -69,6 +70,10 @@ class EventProcessor:
         self.store = store
         self.runner = runner
         self.clips = clips
+        self.incidents = Incidents(
+            settings.detections.cooldown_seconds, settings.detections.same_place_iou
+        )
+        self._incident_lock = asyncio.Lock()
         #: How long a retry waits for the first attempt of the same event.
         self.attempt_budget = timedelta(
             seconds=settings.plugin_timeout_seconds
@@ -139,11 +144,44 @@ class EventProcessor:
         """Score the event, raise the alert when due, request clips: the response."""
         assessment = await self._assess(event)
         response = events_pb2.SubmitEventResponse(event=event, assessment=assessment)
-        if risk.raises_alert(assessment.risk_score, assessment.threshold):
+        if not risk.raises_alert(assessment.risk_score, assessment.threshold):
+            return response
+        if event.type == events_pb2.PosEvent.DETECTION:
+            found, occurred = event.detection, from_timestamp(event.occurred_at)
+            place = (found.box.x_min, found.box.y_min, found.box.x_max, found.box.y_max)
+            # One at a time: two reports of one incident must not both open it.
+            async with self._incident_lock:
+                repeated = self.incidents.repeat_of(found.camera_id, found.label, place, occurred)
+                if repeated is not None:
+                    response.duplicate_of = repeated
+                    return response
+                alert = await self._raise_alert(event, assessment)
+                self.incidents.opened(found.camera_id, found.label, place, occurred, alert.id)
+        else:
             alert = await self._raise_alert(event, assessment)
-            response.alert.CopyFrom(messages.alert_message(alert, event))
-            response.clip_ids.extend(alert.clip_ids)
+        response.alert.CopyFrom(messages.alert_message(alert, event))
+        response.clip_ids.extend(alert.clip_ids)
         return response
+
+    async def submit_detection(
+        self, request: events_pb2.SubmitDetectionRequest
+    ) -> events_pb2.SubmitEventResponse:
+        """``request`` as a DETECTION event through ``submit`` (see
+        SubmitDetection in events.proto). Raises as ``submit`` does, NotFound
+        for an unknown camera."""
+        if not request.HasField("detection"):
+            raise InvalidArgument("detection is required")
+        if not request.HasField("onset_time"):
+            raise InvalidArgument("onset_time is required (when the thing began)")
+        event = events_pb2.PosEvent(
+            event_id=request.event_id,
+            type=events_pb2.PosEvent.DETECTION,
+            store_id=request.store_id,
+            occurred_at=request.onset_time,
+            attributes=request.attributes,
+            detection=request.detection,
+        )
+        return await self.submit(events_pb2.SubmitEventRequest(event=event))
 
     async def _assess(self, event: events_pb2.PosEvent) -> events_pb2.Assessment:
         with tracer.start_as_current_span("events.score_event") as span:
@@ -172,10 +210,16 @@ class EventProcessor:
     ) -> AlertRecord:
         register = self.settings.register(event.register_id)
         occurred = from_timestamp(event.occurred_at)
+        # A detection is on its own camera's video; a POS event on its register's.
+        wanted = (
+            [event.detection.camera_id]
+            if event.HasField("detection")
+            else list(register.cameras if register else [])
+        )
         cameras, no_clip_reason = split_cameras(
             occurred,
             utcnow(),
-            [c for c in map(self.settings.camera, register.cameras if register else []) if c],
+            [c for c in map(self.settings.camera, wanted) if c],
             self.settings.clips,
         )
         if register is not None and not register.cameras:
@@ -252,6 +296,12 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
         return await self.processor.submit(request)
 
     @grpc_method
+    async def SubmitDetection(
+        self, request: events_pb2.SubmitDetectionRequest, context: grpc.aio.ServicerContext
+    ) -> events_pb2.SubmitEventResponse:
+        return await self.processor.submit_detection(request)
+
+    @grpc_method
     async def GetAlert(
         self, request: events_pb2.GetAlertRequest, context: grpc.aio.ServicerContext
     ) -> events_pb2.Alert:
@@ -298,8 +348,8 @@ async def start(
     Loads the plugins (``settings.plugins`` allowlist; ``plugin_manager`` replaces
     that, for tests), migrates the database at ``settings.effective_database_url``
     and starts retrying clip requests left pending by an earlier run, and the
-    detector loops of cameras with ``detectors`` (``on_detections`` gets what
-    they find; by default it is logged). Raises
+    detector loops of cameras with ``detectors`` (what they find is submitted
+    as DETECTION events; ``on_detections`` replaces that, for tests). Raises
     ConfigError (PluginLoadError) for a bad plugin, RuntimeError when the port
     cannot be bound.
     """
@@ -333,7 +383,7 @@ async def start(
             chosen_detectors,
             open_channel(settings.services.buffer.target, tls=settings.tls),
             runner,
-            on_detections or log_detections,
+            on_detections or DetectionSubmitter(processor),
         )
         detectors.start()
     log.info("events listening on %s (port %d)", settings.services.events.bind, port)

@@ -24,10 +24,11 @@ __all__ = ["Detection", "Frame", "PosEvent", "RiskScore", "format_money"]
 
 @dataclass(frozen=True, slots=True)
 class PosEvent:
-    """One point-of-sale event, as a rule plugin sees it.
+    """One point-of-sale event, as a rule plugin sees it, or a DETECTION.
 
     ``type`` is the proto enum name ("SALE", "REFUND", "VOID", "NO_SALE",
-    "PRICE_OVERRIDE", "DISCOUNT"). ``amount`` is exact (Decimal, major units such
+    "PRICE_OVERRIDE", "DISCOUNT", or "DETECTION": what a detector found,
+    with ``camera_id`` and ``detection`` set and no register). ``amount`` is exact (Decimal, major units such
     as dollars, never a float) and never negative; it and ``currency`` (ISO 4217,
     e.g. "USD") are None only for a NO_SALE sent without an amount. Empty strings
     mean "not given" (``approver_id == ""``: nobody approved). ``occurred_at`` is
@@ -45,6 +46,10 @@ class PosEvent:
     approver_id: str = ""
     transaction_id: str = ""
     attributes: Mapping[str, str] = field(default_factory=dict)
+    #: DETECTION events: the camera and what was found there (``occurred_at``
+    #: is the onset); "" and None for POS events.
+    camera_id: str = ""
+    detection: Detection | None = None
 
     def __post_init__(self) -> None:
         if self.occurred_at.tzinfo is None:

@@ -136,6 +136,60 @@ async def submit_event(request: Request, clients: Clients) -> JSONResponse:
     return JSONResponse(to_json(reply), status_code=200 if reply.replayed else 201, headers=headers)
 
 
+_DETECTION_EXAMPLE = {
+    "eventId": "gpu-box-7/000123",
+    "storeId": "s1",
+    "detection": {
+        "cameraId": "demo",
+        "label": "spill",
+        "confidence": 0.82,
+        "box": {"xMin": 0.4, "yMin": 0.7, "xMax": 0.55, "yMax": 0.85},
+        "detector": "yolo-floor",
+    },
+    "onsetTime": "2026-11-21T15:00:00Z",
+}
+
+
+@router.post(
+    "/detections",
+    summary="Submit what a detector found",
+    description=(
+        "EventService.SubmitDetection: a DETECTION event scored by the rule plugins. At or "
+        "over the risk threshold an alert is raised and a clip requested from the detecting "
+        "camera around `onsetTime`; a repeat of an open incident (same camera, label and "
+        "place within `detections.cooldown_seconds`) raises none and names its alert in "
+        "`duplicateOf`. Idempotent by `eventId` like `POST /events` (201 first, 200 for "
+        "a retry)."
+    ),
+    status_code=201,
+    response_class=JSONResponse,
+    responses={
+        201: json_content(schema_ref("eventclip.v1.SubmitEventResponse"), "Scored first time"),
+        200: json_content(
+            schema_ref("eventclip.v1.SubmitEventResponse"), "A retry: the first result"
+        ),
+        **error_responses(400, 404, 409, 503, 504),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": schema_ref("eventclip.v1.SubmitDetectionRequest"),
+                    "example": _DETECTION_EXAMPLE,
+                }
+            },
+        }
+    },
+)
+async def submit_detection(request: Request, clients: Clients) -> JSONResponse:
+    detection = parse(await read_json(request), events_pb2.SubmitDetectionRequest)
+    with backend_errors("events"):
+        reply = await clients.events.SubmitDetection(detection, timeout=UNARY_TIMEOUT_SECONDS)
+    headers = {"Location": f"{PREFIX}/alerts/{reply.alert.id}"} if reply.alert.id else None
+    return JSONResponse(to_json(reply), status_code=200 if reply.replayed else 201, headers=headers)
+
+
 @router.get(
     "/alerts",
     summary="List alerts, newest first",

@@ -127,6 +127,7 @@ def _proto_components() -> dict[str, dict[str, Any]]:
     schemas = message_schemas(
         events_pb2.PosEvent.DESCRIPTOR,
         events_pb2.SubmitEventResponse.DESCRIPTOR,
+        events_pb2.SubmitDetectionRequest.DESCRIPTOR,
         events_pb2.ListAlertsResponse.DESCRIPTOR,
         buffer_pb2.ListCamerasResponse.DESCRIPTOR,
         clips_pb2.Clip.DESCRIPTOR,

@@ -1,7 +1,8 @@
 """Detector plugins fed by the REAL buffer over gRPC: frames of a synthetic
 H.264 camera reach every detector configured for it, with options validated
 by each plugin's model; one that raises or hangs is isolated and counted, a
-slow one skips frames instead of queueing them."""
+slow one skips frames instead of queueing them; what they find becomes one
+alert per incident with a READY clip from the REAL clipper."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
 import pytest
 import pytest_asyncio
 from conftest import free_port
@@ -19,11 +21,14 @@ from pydantic import BaseModel, Field
 
 from eventclip import hookimpl
 from eventclip.buffer.service import start as start_buffer
+from eventclip.clipper.service import start as start_clipper
 from eventclip.config import ConfigError, load_settings
 from eventclip.events.detectors import detector_options
 from eventclip.events.plugins import PluginDetections, create_plugin_manager
 from eventclip.events.service import start as start_events
 from eventclip.events.types import Detection, Frame
+from eventclip.plugins import detection_confidence
+from eventclip.v1 import clips_pb2, clips_pb2_grpc, events_pb2, events_pb2_grpc
 
 CAMERA = "cam"
 
@@ -223,3 +228,54 @@ def test_detector_options_are_checked_at_start_up() -> None:
         assert message in str(caught.value)
     chosen = detector_options(pm, settings_for(Path("/x"), {"bright": {"min_mean": 7}}).cameras)
     assert chosen == {CAMERA: {"bright": BrightOptions(min_mean=7)}}
+
+
+async def test_detections_become_one_alert_with_a_ready_clip(tmp_path: Path, buffer_for) -> None:  # type: ignore[no-untyped-def]
+    """No handler given: what the detector finds is submitted as DETECTION
+    events; reported on every frame, it is one incident, one alert, one clip."""
+    settings = settings_for(tmp_path, {"bright": {"label": "lit"}})
+    settings.services.clipper.port = free_port()
+    settings.clips.pre_roll_seconds = settings.clips.post_roll_seconds = 1.0
+    settings.rules = settings.rules.model_validate(
+        {"detection_confidence": {"default": {"min_confidence": 0.0}}}
+    )
+    pm = plugin_manager(bright=Bright(), detection_confidence=detection_confidence)
+    await buffer_for(settings)
+    clipper = await start_clipper(settings)
+    events = await start_events(settings, plugin_manager=pm)
+    try:
+        async with (
+            grpc.aio.insecure_channel(f"127.0.0.1:{events.port}") as events_channel,
+            grpc.aio.insecure_channel(settings.services.clipper.target) as clips_channel,
+        ):
+            alerts = events_pb2_grpc.EventServiceStub(events_channel)
+            clips = clips_pb2_grpc.ClipServiceStub(clips_channel)
+            listing = events_pb2.ListAlertsRequest()
+
+            async def alert_count() -> int:
+                return len((await alerts.ListAlerts(listing, timeout=5)).alerts)
+
+            deadline = time.monotonic() + 15
+            while await alert_count() == 0:
+                assert time.monotonic() < deadline, "no alert from the detector"
+                await asyncio.sleep(0.2)
+            loop = events.detectors.cameras[CAMERA]  # type: ignore[union-attr]
+            detected_before = loop.frames_detected
+            await wait_until(lambda: loop.frames_detected >= detected_before + 4)
+            (alert,) = (await alerts.ListAlerts(listing, timeout=5)).alerts
+            assert alert.event.type == events_pb2.PosEvent.DETECTION
+            assert (alert.event.detection.camera_id, alert.event.detection.label) == (CAMERA, "lit")
+            assert alert.event.detection.detector == "bright"
+            (clip_id,) = alert.clip_ids
+            while True:
+                clip = await clips.GetClip(clips_pb2.GetClipRequest(id=clip_id), timeout=5)
+                if clip.state not in (clips_pb2.Clip.PENDING, clips_pb2.Clip.RECORDING):
+                    break
+                assert time.monotonic() < deadline + 15, clip
+                await asyncio.sleep(0.2)
+            assert clip.state == clips_pb2.Clip.READY, clip.failure_reason
+            assert clip.camera_id == CAMERA
+            assert clip.event_time == alert.event.occurred_at
+    finally:
+        await events.stop(1.0)
+        await clipper.stop(1.0)

@@ -113,7 +113,10 @@ def throwaway(pm: pluggy.PluginManager) -> Iterator[dict[str, object]]:
 
 
 def test_builtins_are_registered_as_plugins(pm: pluggy.PluginManager) -> None:
-    assert DEFAULT_PLUGINS == ("eventclip.plugins.refund_without_approval",)
+    assert DEFAULT_PLUGINS == (
+        "eventclip.plugins.refund_without_approval",
+        "eventclip.plugins.detection_confidence",
+    )
     assert BUILTIN in plugin_names(pm)
 
 

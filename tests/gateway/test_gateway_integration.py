@@ -53,7 +53,7 @@ async def suite(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Suite
         data_dir=data_dir,
         cameras=[{"id": CAMERA, "source": SOURCE, "buffer_seconds": 30}],
         registers=[{"id": REGISTER, "cameras": [CAMERA]}],
-        plugins=BUILTIN_PLUGINS,
+        plugins=[*BUILTIN_PLUGINS, "detection_confidence"],
         clips={
             "pre_roll_seconds": ROLL_SECONDS,
             "post_roll_seconds": ROLL_SECONDS,
@@ -201,6 +201,41 @@ async def test_refund_raises_an_alert_with_clips_and_replays(suite: Suite) -> No
 
     clip = await wait_settled(http, alert["clipIds"][0])
     assert clip["state"] == "READY", clip
+
+
+async def test_detection_raises_an_alert_with_a_clip_of_its_camera(suite: Suite) -> None:
+    http = suite.http
+    onset = (utcnow() - timedelta(seconds=0.5)).isoformat().replace("+00:00", "Z")
+    body = {
+        "eventId": f"det-{uuid.uuid4().hex[:10]}",
+        "detection": {
+            "cameraId": CAMERA,
+            "label": "spill",
+            "confidence": 0.9,
+            "box": {"xMin": 0.1, "yMin": 0.6, "xMax": 0.3, "yMax": 0.8},
+            "detector": "gpu-box",
+        },
+        "onsetTime": onset,
+    }
+    first = await http.post("/api/v1/detections", json=body)
+    assert first.status_code == 201, first.text
+    reply = first.json()
+    assert reply["event"]["type"] == "DETECTION"
+    assert reply["assessment"]["results"][0]["rule"] == "detection_confidence"
+    assert len(reply["clipIds"]) == 1
+    assert first.headers["location"] == f"/api/v1/alerts/{reply['alert']['id']}"
+    assert (await http.post("/api/v1/detections", json=body)).status_code == 200  # a retry
+    bad = {**body, "eventId": "det-bad", "detection": {**body["detection"], "confidence": 2}}
+    assert error_status(await http.post("/api/v1/detections", json=bad)) == (
+        400,
+        "INVALID_ARGUMENT",
+    )
+    nowhere = {
+        **body,
+        "eventId": "det-nowhere",
+        "detection": {**body["detection"], "cameraId": "x"},
+    }
+    assert error_status(await http.post("/api/v1/detections", json=nowhere)) == (404, "NOT_FOUND")
 
 
 async def test_unknown_register_is_404(suite: Suite) -> None:

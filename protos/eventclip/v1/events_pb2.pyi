@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class PosEvent(_message.Message):
-    __slots__ = ("event_id", "type", "store_id", "register_id", "operator_id", "approver_id", "amount", "transaction_id", "occurred_at", "attributes")
+    __slots__ = ("event_id", "type", "store_id", "register_id", "operator_id", "approver_id", "amount", "transaction_id", "occurred_at", "attributes", "detection")
     class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         TYPE_UNSPECIFIED: _ClassVar[PosEvent.Type]
@@ -22,6 +22,7 @@ class PosEvent(_message.Message):
         NO_SALE: _ClassVar[PosEvent.Type]
         PRICE_OVERRIDE: _ClassVar[PosEvent.Type]
         DISCOUNT: _ClassVar[PosEvent.Type]
+        DETECTION: _ClassVar[PosEvent.Type]
     TYPE_UNSPECIFIED: PosEvent.Type
     SALE: PosEvent.Type
     REFUND: PosEvent.Type
@@ -29,6 +30,7 @@ class PosEvent(_message.Message):
     NO_SALE: PosEvent.Type
     PRICE_OVERRIDE: PosEvent.Type
     DISCOUNT: PosEvent.Type
+    DETECTION: PosEvent.Type
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +48,7 @@ class PosEvent(_message.Message):
     TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    DETECTION_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     type: PosEvent.Type
     store_id: str
@@ -56,7 +59,55 @@ class PosEvent(_message.Message):
     transaction_id: str
     occurred_at: _timestamp_pb2.Timestamp
     attributes: _containers.ScalarMap[str, str]
-    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[_Union[PosEvent.Type, str]] = ..., store_id: _Optional[str] = ..., register_id: _Optional[str] = ..., operator_id: _Optional[str] = ..., approver_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., transaction_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    detection: Detection
+    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[_Union[PosEvent.Type, str]] = ..., store_id: _Optional[str] = ..., register_id: _Optional[str] = ..., operator_id: _Optional[str] = ..., approver_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., transaction_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attributes: _Optional[_Mapping[str, str]] = ..., detection: _Optional[_Union[Detection, _Mapping]] = ...) -> None: ...
+
+class BoundingBox(_message.Message):
+    __slots__ = ("x_min", "y_min", "x_max", "y_max")
+    X_MIN_FIELD_NUMBER: _ClassVar[int]
+    Y_MIN_FIELD_NUMBER: _ClassVar[int]
+    X_MAX_FIELD_NUMBER: _ClassVar[int]
+    Y_MAX_FIELD_NUMBER: _ClassVar[int]
+    x_min: float
+    y_min: float
+    x_max: float
+    y_max: float
+    def __init__(self, x_min: _Optional[float] = ..., y_min: _Optional[float] = ..., x_max: _Optional[float] = ..., y_max: _Optional[float] = ...) -> None: ...
+
+class Detection(_message.Message):
+    __slots__ = ("camera_id", "label", "confidence", "box", "detector")
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    DETECTOR_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    label: str
+    confidence: float
+    box: BoundingBox
+    detector: str
+    def __init__(self, camera_id: _Optional[str] = ..., label: _Optional[str] = ..., confidence: _Optional[float] = ..., box: _Optional[_Union[BoundingBox, _Mapping]] = ..., detector: _Optional[str] = ...) -> None: ...
+
+class SubmitDetectionRequest(_message.Message):
+    __slots__ = ("event_id", "store_id", "detection", "onset_time", "attributes")
+    class AttributesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
+    DETECTION_FIELD_NUMBER: _ClassVar[int]
+    ONSET_TIME_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    store_id: str
+    detection: Detection
+    onset_time: _timestamp_pb2.Timestamp
+    attributes: _containers.ScalarMap[str, str]
+    def __init__(self, event_id: _Optional[str] = ..., store_id: _Optional[str] = ..., detection: _Optional[_Union[Detection, _Mapping]] = ..., onset_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class RuleResult(_message.Message):
     __slots__ = ("rule", "score", "reason")
@@ -113,18 +164,20 @@ class SubmitEventRequest(_message.Message):
     def __init__(self, event: _Optional[_Union[PosEvent, _Mapping]] = ...) -> None: ...
 
 class SubmitEventResponse(_message.Message):
-    __slots__ = ("event", "assessment", "alert", "clip_ids", "replayed")
+    __slots__ = ("event", "assessment", "alert", "clip_ids", "replayed", "duplicate_of")
     EVENT_FIELD_NUMBER: _ClassVar[int]
     ASSESSMENT_FIELD_NUMBER: _ClassVar[int]
     ALERT_FIELD_NUMBER: _ClassVar[int]
     CLIP_IDS_FIELD_NUMBER: _ClassVar[int]
     REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_OF_FIELD_NUMBER: _ClassVar[int]
     event: PosEvent
     assessment: Assessment
     alert: Alert
     clip_ids: _containers.RepeatedScalarFieldContainer[str]
     replayed: bool
-    def __init__(self, event: _Optional[_Union[PosEvent, _Mapping]] = ..., assessment: _Optional[_Union[Assessment, _Mapping]] = ..., alert: _Optional[_Union[Alert, _Mapping]] = ..., clip_ids: _Optional[_Iterable[str]] = ..., replayed: _Optional[bool] = ...) -> None: ...
+    duplicate_of: str
+    def __init__(self, event: _Optional[_Union[PosEvent, _Mapping]] = ..., assessment: _Optional[_Union[Assessment, _Mapping]] = ..., alert: _Optional[_Union[Alert, _Mapping]] = ..., clip_ids: _Optional[_Iterable[str]] = ..., replayed: _Optional[bool] = ..., duplicate_of: _Optional[str] = ...) -> None: ...
 
 class GetAlertRequest(_message.Message):
     __slots__ = ("id",)

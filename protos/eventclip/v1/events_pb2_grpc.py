@@ -39,6 +39,11 @@ class EventServiceStub:
                 request_serializer=eventclip_dot_v1_dot_events__pb2.SubmitEventRequest.SerializeToString,
                 response_deserializer=eventclip_dot_v1_dot_events__pb2.SubmitEventResponse.FromString,
                 _registered_method=True)
+        self.SubmitDetection = channel.unary_unary(
+                '/eventclip.v1.EventService/SubmitDetection',
+                request_serializer=eventclip_dot_v1_dot_events__pb2.SubmitDetectionRequest.SerializeToString,
+                response_deserializer=eventclip_dot_v1_dot_events__pb2.SubmitEventResponse.FromString,
+                _registered_method=True)
         self.GetAlert = channel.unary_unary(
                 '/eventclip.v1.EventService/GetAlert',
                 request_serializer=eventclip_dot_v1_dot_events__pb2.GetAlertRequest.SerializeToString,
@@ -71,6 +76,24 @@ class EventServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitDetection(self, request, context):
+        """Submits what a detector found (an external one, e.g. a GPU box running
+        YOLO; the built-in detectors go the same way) as a DETECTION event: scored
+        by the rule plugins like a POS event, and at or over the threshold an
+        alert asks for a clip of the detecting camera only, around the onset
+        (onset - pre-roll .. onset + post-roll). One physical incident gives one
+        alert: a detection of the same camera and label at the same place (boxes
+        overlapping) within `detections.cooldown_seconds` of an alert's detection
+        raises none and names that alert in `duplicate_of`. Idempotent by
+        event_id as SubmitEvent.
+
+        Errors: INVALID_ARGUMENT (the message names the field), NOT_FOUND (unknown
+        camera), ALREADY_EXISTS (event_id reused with a different detection).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetAlert(self, request, context):
         """One alert. NOT_FOUND for an unknown id.
         """
@@ -91,6 +114,11 @@ def add_EventServiceServicer_to_server(servicer, server):
             'SubmitEvent': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitEvent,
                     request_deserializer=eventclip_dot_v1_dot_events__pb2.SubmitEventRequest.FromString,
+                    response_serializer=eventclip_dot_v1_dot_events__pb2.SubmitEventResponse.SerializeToString,
+            ),
+            'SubmitDetection': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitDetection,
+                    request_deserializer=eventclip_dot_v1_dot_events__pb2.SubmitDetectionRequest.FromString,
                     response_serializer=eventclip_dot_v1_dot_events__pb2.SubmitEventResponse.SerializeToString,
             ),
             'GetAlert': grpc.unary_unary_rpc_method_handler(
@@ -130,6 +158,33 @@ class EventService:
             target,
             '/eventclip.v1.EventService/SubmitEvent',
             eventclip_dot_v1_dot_events__pb2.SubmitEventRequest.SerializeToString,
+            eventclip_dot_v1_dot_events__pb2.SubmitEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitDetection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eventclip.v1.EventService/SubmitDetection',
+            eventclip_dot_v1_dot_events__pb2.SubmitDetectionRequest.SerializeToString,
             eventclip_dot_v1_dot_events__pb2.SubmitEventResponse.FromString,
             options,
             channel_credentials,
