@@ -92,6 +92,26 @@ _EVENT_EXAMPLE = {
 }
 
 
+#: Answers of POST /events and /detections (both SubmitEventResponse).
+_SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: json_content(schema_ref("eventclip.v1.SubmitEventResponse"), "Scored first time"),
+    200: json_content(schema_ref("eventclip.v1.SubmitEventResponse"), "A retry: the first result"),
+    **error_responses(400, 404, 409, 503, 504),
+}
+
+
+def _json_body(message: str, example: dict[str, Any]) -> dict[str, Any]:
+    """openapi_extra for a required JSON body of proto ``message``."""
+    content = {"application/json": {"schema": schema_ref(message), "example": example}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def _submitted(reply: events_pb2.SubmitEventResponse) -> JSONResponse:
+    """201 for a first submission (Location: the alert, when raised), 200 for a retry."""
+    headers = {"Location": f"{PREFIX}/alerts/{reply.alert.id}"} if reply.alert.id else None
+    return JSONResponse(to_json(reply), status_code=200 if reply.replayed else 201, headers=headers)
+
+
 @router.post(
     "/events",
     summary="Submit a POS event",
@@ -104,26 +124,8 @@ _EVENT_EXAMPLE = {
     ),
     status_code=201,
     response_class=JSONResponse,
-    responses={
-        201: json_content(
-            schema_ref("eventclip.v1.SubmitEventResponse"), "Scored (and alerted on) first time"
-        ),
-        200: json_content(
-            schema_ref("eventclip.v1.SubmitEventResponse"), "A retry: the first result"
-        ),
-        **error_responses(400, 404, 409, 503, 504),
-    },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": schema_ref("eventclip.v1.PosEvent"),
-                    "example": _EVENT_EXAMPLE,
-                }
-            },
-        }
-    },
+    responses=_SUBMIT_RESPONSES,
+    openapi_extra=_json_body("eventclip.v1.PosEvent", _EVENT_EXAMPLE),
 )
 async def submit_event(request: Request, clients: Clients) -> JSONResponse:
     # The body is parsed by json_format, not pydantic: the proto is the schema.
@@ -132,8 +134,7 @@ async def submit_event(request: Request, clients: Clients) -> JSONResponse:
         reply = await clients.events.SubmitEvent(
             events_pb2.SubmitEventRequest(event=event), timeout=UNARY_TIMEOUT_SECONDS
         )
-    headers = {"Location": f"{PREFIX}/alerts/{reply.alert.id}"} if reply.alert.id else None
-    return JSONResponse(to_json(reply), status_code=200 if reply.replayed else 201, headers=headers)
+    return _submitted(reply)
 
 
 _DETECTION_EXAMPLE = {
@@ -163,31 +164,14 @@ _DETECTION_EXAMPLE = {
     ),
     status_code=201,
     response_class=JSONResponse,
-    responses={
-        201: json_content(schema_ref("eventclip.v1.SubmitEventResponse"), "Scored first time"),
-        200: json_content(
-            schema_ref("eventclip.v1.SubmitEventResponse"), "A retry: the first result"
-        ),
-        **error_responses(400, 404, 409, 503, 504),
-    },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": schema_ref("eventclip.v1.SubmitDetectionRequest"),
-                    "example": _DETECTION_EXAMPLE,
-                }
-            },
-        }
-    },
+    responses=_SUBMIT_RESPONSES,
+    openapi_extra=_json_body("eventclip.v1.SubmitDetectionRequest", _DETECTION_EXAMPLE),
 )
 async def submit_detection(request: Request, clients: Clients) -> JSONResponse:
     detection = parse(await read_json(request), events_pb2.SubmitDetectionRequest)
     with backend_errors("events"):
         reply = await clients.events.SubmitDetection(detection, timeout=UNARY_TIMEOUT_SECONDS)
-    headers = {"Location": f"{PREFIX}/alerts/{reply.alert.id}"} if reply.alert.id else None
-    return JSONResponse(to_json(reply), status_code=200 if reply.replayed else 201, headers=headers)
+    return _submitted(reply)
 
 
 @router.get(
