@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "eventclip.plugins.refund_without_approval",
     "eventclip.plugins.detection_confidence",
+    "eventclip.plugins.hazard",
 )
 
 #: Entry-point group that pip-installed plugins (``eventclip-<name>``) declare.

@@ -116,6 +116,7 @@ def test_builtins_are_registered_as_plugins(pm: pluggy.PluginManager) -> None:
     assert DEFAULT_PLUGINS == (
         "eventclip.plugins.refund_without_approval",
         "eventclip.plugins.detection_confidence",
+        "eventclip.plugins.hazard",
     )
     assert BUILTIN in plugin_names(pm)
 
