@@ -14,6 +14,8 @@ gateway in front, in this process. Rows:
   stream is read at 0.5 fps (keyframes only) and at 1 and 5 fps (every packet
   decoded), minus ingest alone. Reference: a bare PyAV loop decoding the
   same file the same way (keyframes only / every frame).
+* the built-in hazard detector fed by SampleFrames at 0.5 fps, 640 wide: the
+  whole camera's cost, for the target of at most 5 % of one core.
 
     python bench/detectors.py [--seconds 20] [--cache PATH]
 """
@@ -35,8 +37,10 @@ import grpc
 
 from eventclip.buffer.service import start as start_buffer
 from eventclip.config import load_settings
+from eventclip.events.detectors import frame_of
 from eventclip.gateway.service import start as start_gateway
 from eventclip.media import pictures
+from eventclip.plugins import hazard
 from eventclip.rpc import CHANNEL_OPTIONS
 from eventclip.v1 import buffer_pb2, buffer_pb2_grpc
 
@@ -145,6 +149,25 @@ async def sampling_cpu(target: str, fps: float, seconds: float) -> float:
     return used
 
 
+async def hazard_cpu(target: str, fps: float, seconds: float) -> float:
+    """CPU seconds of this process per second while SampleFrames at ``fps``,
+    640 wide, feeds the built-in hazard detector (as the events service does)."""
+    options = hazard.HazardOptions(region=[(0, 0.7), (1, 0.7), (1, 1), (0, 1)])
+    async with grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
+        stub = buffer_pb2_grpc.BufferServiceStub(channel)
+        request = buffer_pb2.SampleFramesRequest(camera_id="street", fps=fps, max_width=640)
+        call = stub.SampleFrames(request)
+        await call.read()
+        started, wall = cpu(), time.monotonic()
+        while time.monotonic() - wall < seconds:
+            message = await call.read()
+            assert message is not grpc.aio.EOF
+            hazard.detect(frame_of(message), options)
+        used = (cpu() - started) / (time.monotonic() - wall)
+        call.cancel()
+    return used
+
+
 async def measure(camera: Path, seconds: float, runs: int) -> tuple[dict, dict]:
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(
@@ -166,6 +189,7 @@ async def measure(camera: Path, seconds: float, runs: int) -> tuple[dict, dict]:
             sampling = {
                 fps: await sampling_cpu(target, fps, seconds) - ingest for fps in (0.5, 1, 5)
             }
+            sampling["hazard"] = await hazard_cpu(target, 0.5, seconds) - ingest
             sampling["ingest alone"] = ingest
         finally:
             await gateway.stop(1)
@@ -206,6 +230,8 @@ def main() -> None:
         print(
             f"{label:<44} {100 * sampling[fps]:>9.1f} {100 * bare_cpu:>7.1f} {sampling[fps] / bare_cpu:>7.2f}"
         )
+    hazard_label = "hazard + SampleFrames, 0.5 fps, 640 wide"
+    print(f"{hazard_label:<44} {100 * sampling['hazard']:>9.1f} {'-':>7} {'-':>7}")
 
 
 if __name__ == "__main__":
