@@ -8,12 +8,16 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pluggy
 import pytest
 
 from eventclip import hookimpl
+from eventclip.config import CameraConfig, ConfigError
+from eventclip.events.detectors import detector_options
 from eventclip.events.plugins import (
     DEFAULT_PLUGINS,
     PluginLoadError,
@@ -21,7 +25,7 @@ from eventclip.events.plugins import (
     create_plugin_manager,
     plugin_names,
 )
-from eventclip.events.types import RiskScore
+from eventclip.events.types import Frame, RiskScore
 
 from .harness import BUILTIN_RULES, make_event, make_settings, refund, running
 
@@ -257,6 +261,49 @@ async def test_entry_point_plugins_load_and_score(site: Path) -> None:
     assert outcome.scores == [("nosale", RiskScore(0.35, "drawer opened without a sale"))]
     # The allowlist keeps installed plugins out too.
     assert plugin_names(create_plugin_manager([BUILTIN])) == [BUILTIN]
+
+
+async def test_entry_point_detector_loads_with_its_options_and_detects(site: Path) -> None:
+    """A third party's detector, pip-installed: found by its entry point, its
+    options validated per camera by its model, and run on a frame."""
+    write_distribution(
+        site,
+        "blocked",
+        """
+        import numpy as np
+        from pydantic import BaseModel
+
+        from eventclip import hookimpl
+        from eventclip.events.types import Detection
+
+        class Options(BaseModel):
+            max_mean: float = 20.0
+
+        @hookimpl
+        def detector_options():
+            return Options
+
+        @hookimpl
+        def detect(frame, options):
+            if float(np.mean(frame.image)) <= options.max_mean:
+                return [Detection("camera_blocked", 0.9, (0, 0, 1, 1))]
+            return []
+        """,
+    )
+    pm = create_plugin_manager(["blocked"])
+    camera = CameraConfig(id="c1", source="synthetic://", detectors={"blocked": {"max_mean": 30}})
+    options = detector_options(pm, [camera])["c1"]
+    assert options["blocked"].max_mean == 30
+    with pytest.raises(ConfigError, match=r"detectors\.blocked\.max_mean"):
+        detector_options(
+            pm, [camera.model_copy(update={"detectors": {"blocked": {"max_mean": "x"}}})]
+        )
+    dark = np.zeros((36, 64, 3), np.uint8)
+    dark.flags.writeable = False
+    frame = Frame("c1", datetime.now(UTC), dark, 640, 360)
+    found = await PluginRunner(pm, timeout=1).detect(frame, options)
+    assert [(plugin, d.label) for plugin, d in found.detections] == [("blocked", "camera_blocked")]
+    assert found.failures == []
 
 
 def test_plugin_that_fails_to_import_names_itself(site: Path) -> None:
