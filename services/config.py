@@ -182,6 +182,33 @@ class DetectionsConfig(_Strict):
     same_place_iou: float = Field(0.3, ge=0, le=1)
 
 
+class FrigateCamera(_Strict):
+    """A Frigate camera: the eventclip camera it is, and Frigate's detect
+    resolution, which its boxes are in pixels of."""
+
+    camera: str
+    width: int = Field(1280, gt=0)
+    height: int = Field(720, gt=0)
+
+
+class FrigateConfig(_Strict):
+    """Detections from a Frigate install over MQTT (eventclip.events.frigate)."""
+
+    #: The broker Frigate publishes to: mqtt://host[:port] (default port 1883).
+    mqtt_url: str = Field("mqtt://127.0.0.1:1883", pattern=r"^mqtt://[^/:]+(:\d+)?/?$")
+    #: Frigate's mqtt.topic_prefix; events arrive on <prefix>/events.
+    topic_prefix: str = Field("frigate", min_length=1)
+    #: Frigate camera name -> eventclip camera id (or {camera, width, height}
+    #: when Frigate's detect resolution is not 1280x720).
+    cameras: dict[str, str | FrigateCamera] = Field(default_factory=dict)
+    #: Tracked objects whose top score is below this are ignored.
+    min_score: float = Field(0.0, ge=0, le=1)
+
+    def camera(self, frigate_name: str) -> FrigateCamera | None:
+        found = self.cameras.get(frigate_name)
+        return FrigateCamera(camera=found) if isinstance(found, str) else found
+
+
 class GatewayConfig(_Strict):
     """What the REST gateway accepts from browsers and clients."""
 
@@ -293,6 +320,8 @@ class Settings(BaseSettings):
     tls: TlsConfig = TlsConfig()
     rules: RulesConfig = RulesConfig()
     detections: DetectionsConfig = DetectionsConfig()
+    #: Detections from Frigate over MQTT; off when unset.
+    frigate: FrigateConfig | None = None
     #: Allowlist of plugin names to load; None loads every installed plugin.
     plugins: list[str] | None = None
     #: Seconds a plugin hook may run before it is abandoned.
@@ -307,6 +336,11 @@ class Settings(BaseSettings):
         if dupes:
             raise ValueError(f"cameras: duplicate id(s) {', '.join(dupes)}")
         known = set(ids)
+        if self.frigate is not None:
+            for name in self.frigate.cameras:
+                mapped = self.frigate.camera(name)
+                if mapped is not None and mapped.camera not in known:
+                    raise ValueError(f"frigate.cameras.{name}: unknown camera id {mapped.camera!r}")
         for n, register in enumerate(self.registers):
             unknown = [c for c in register.cameras if c not in known]
             if unknown:

@@ -17,6 +17,7 @@ camera ever exist.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from eventclip.events.detectors import (
     Detectors,
     detector_options,
 )
+from eventclip.events.frigate import FrigateSubscriber
 from eventclip.events.incidents import Incidents
 from eventclip.events.models import AlertRecord, PosEventRecord
 from eventclip.events.plugins import PluginRunner, create_plugin_manager
@@ -323,11 +325,18 @@ class EventsService:
     processor: EventProcessor
     #: The detector loops, None when no camera has detectors.
     detectors: Detectors | None = None
+    #: The Frigate subscriber and its task, None without ``frigate:`` config.
+    frigate: FrigateSubscriber | None = None
+    frigate_task: asyncio.Task[None] | None = None
     name: str = "events"
 
     async def stop(self, grace: float) -> None:
-        """Stop the detectors, drain in-flight RPCs for up to ``grace`` s, stop
-        clip retries and close the database."""
+        """Stop the detectors and the Frigate subscriber, drain in-flight RPCs
+        for up to ``grace`` s, stop clip retries and close the database."""
+        if self.frigate_task is not None:
+            self.frigate_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.frigate_task
         if self.detectors is not None:
             await self.detectors.stop()
         await self.server.stop(grace)
@@ -349,7 +358,8 @@ async def start(
     that, for tests), migrates the database at ``settings.effective_database_url``
     and starts retrying clip requests left pending by an earlier run, and the
     detector loops of cameras with ``detectors`` (what they find is submitted
-    as DETECTION events; ``on_detections`` replaces that, for tests). Raises
+    as DETECTION events; ``on_detections`` replaces that, for tests), and the
+    Frigate subscriber when ``settings.frigate`` is set. Raises
     ConfigError (PluginLoadError) for a bad plugin, RuntimeError when the port
     cannot be bound.
     """
@@ -386,5 +396,16 @@ async def start(
             on_detections or DetectionSubmitter(processor),
         )
         detectors.start()
+    frigate, frigate_task = None, None
+    if settings.frigate is not None:
+        frigate = FrigateSubscriber(settings.frigate, processor)
+        frigate_task = asyncio.create_task(frigate.run(), name="frigate")
     log.info("events listening on %s (port %d)", settings.services.events.bind, port)
-    return EventsService(port=port, server=server, processor=processor, detectors=detectors)
+    return EventsService(
+        port=port,
+        server=server,
+        processor=processor,
+        detectors=detectors,
+        frigate=frigate,
+        frigate_task=frigate_task,
+    )
