@@ -44,6 +44,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "eventclip.plugins.refund_without_approval",
     "eventclip.plugins.detection_confidence",
     "eventclip.plugins.hazard",
+    "eventclip.plugins.onnx_detector",
 )
 
 #: Entry-point group that pip-installed plugins (``eventclip-<name>``) declare.

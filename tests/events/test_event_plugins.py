@@ -121,6 +121,7 @@ def test_builtins_are_registered_as_plugins(pm: pluggy.PluginManager) -> None:
         "eventclip.plugins.refund_without_approval",
         "eventclip.plugins.detection_confidence",
         "eventclip.plugins.hazard",
+        "eventclip.plugins.onnx_detector",
     )
     assert BUILTIN in plugin_names(pm)
 
