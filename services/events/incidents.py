@@ -7,8 +7,9 @@ reports a person at every step. The first detection that alerts opens an
 incident for (camera, label) at its box; later ones whose box overlaps it by
 at least ``same_place_iou`` (intersection over union) within
 ``cooldown_seconds`` of the incident's latest detection are its repeats and
-keep it open. The incidents live in memory: after a restart of the events
-service, an ongoing incident alerts once more.
+keep it open. The incidents live in memory and are rebuilt at start-up from
+the detections stored within the cooldown (``restore``), so a restart of the
+events service does not alert twice for one incident.
 """
 
 from __future__ import annotations
@@ -60,3 +61,13 @@ class Incidents:
     def opened(self, camera_id: str, label: str, box: Box, at: datetime, alert_id: str) -> None:
         """Record the incident an alert was just raised for."""
         self._open.setdefault((camera_id, label), []).append(Incident(alert_id, box, at))
+
+    def restore(self, detections: list[tuple[str, str, Box, datetime, str | None]]) -> int:
+        """Replay stored detections, oldest first: (camera, label, box, onset,
+        the alert it raised or None). Returns the incidents open afterwards."""
+        for camera_id, label, box, at, alert_id in detections:
+            if alert_id is not None:
+                self.opened(camera_id, label, box, at, alert_id)
+            else:
+                self.repeat_of(camera_id, label, box, at)
+        return sum(len(v) for v in self._open.values())

@@ -165,6 +165,20 @@ class EventProcessor:
         response.clip_ids.extend(alert.clip_ids)
         return response
 
+    async def restore_incidents(self) -> int:
+        """Rebuild the open incidents from the detections stored within the
+        cooldown (see ``eventclip.events.incidents``); how many are open."""
+        since = utcnow() - self.incidents.cooldown
+        stored = await asyncio.to_thread(self.store.detections_since, since)
+        replay = []
+        for record, alert_id in stored:
+            event = messages.event_message(record)
+            found, box = event.detection, event.detection.box
+            place = (box.x_min, box.y_min, box.x_max, box.y_max)
+            occurred = from_timestamp(event.occurred_at)
+            replay.append((found.camera_id, found.label, place, occurred, alert_id))
+        return self.incidents.restore(replay)
+
     async def submit_detection(
         self, request: events_pb2.SubmitDetectionRequest
     ) -> events_pb2.SubmitEventResponse:
@@ -369,6 +383,8 @@ async def start(
     runner = PluginRunner(pm, settings.plugin_timeout_seconds)
     clips = ClipRequester(settings, store, clip_retry or ClipRetryPolicy())
     processor = EventProcessor(settings, store, runner, clips)
+    if open_incidents := await processor.restore_incidents():
+        log.info("%d detection incident(s) still open from before the start", open_incidents)
     try:
         server, port = await start_server(
             settings.services.events.bind,

@@ -13,6 +13,7 @@ import logging
 import sys
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, insert, update
@@ -123,6 +124,24 @@ class EventStore:
                 .join(PosEventRecord, col(AlertRecord.event_id) == col(PosEventRecord.event_id))
                 .where(AlertRecord.id == alert_id)
             ).first()
+
+    def detections_since(self, since: datetime) -> list[tuple[PosEventRecord, str | None]]:
+        """DETECTION events that began at or after ``since`` (UTC), oldest
+        first, each with the id of the alert it raised (None: it raised none),
+        to rebuild the open incidents after a restart."""
+        with self._session() as session:
+            rows = session.exec(
+                select(PosEventRecord, AlertRecord.id)
+                .join(
+                    AlertRecord,
+                    col(AlertRecord.event_id) == col(PosEventRecord.event_id),
+                    isouter=True,
+                )
+                .where(col(PosEventRecord.type) == "DETECTION")
+                .where(col(PosEventRecord.occurred_at) >= since)
+                .order_by(col(PosEventRecord.occurred_at))
+            ).all()
+        return [(event, alert_id) for event, alert_id in rows]
 
     def list_alerts(
         self,

@@ -146,3 +146,20 @@ async def test_bad_detections_are_refused_naming_the_field(tmp_path: Path) -> No
             )
             assert code == grpc.StatusCode.INVALID_ARGUMENT
             assert "event.detection is required for a DETECTION event" in message
+
+
+async def test_an_incident_stays_one_alert_across_a_restart(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, plugins=RULES)
+    async with running(settings) as events:
+        first = await events.stub.SubmitDetection(detection("r-1", seconds_ago=5), timeout=10)
+        again = await events.stub.SubmitDetection(detection("r-2", seconds_ago=4), timeout=10)
+        assert first.alert.id and again.duplicate_of == first.alert.id
+    async with running(settings) as events:  # the same database, a new process state
+        later = await events.stub.SubmitDetection(
+            detection("r-3", box=(0.41, 0.7, 0.56, 0.86), seconds_ago=1), timeout=10
+        )
+        assert later.duplicate_of == first.alert.id and not later.alert.id
+        elsewhere = await events.stub.SubmitDetection(
+            detection("r-4", box=(0.0, 0.0, 0.1, 0.1)), timeout=10
+        )
+        assert elsewhere.alert.id and not elsewhere.duplicate_of
