@@ -14,7 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from eventclip.gateway.backends import UNARY_TIMEOUT_SECONDS, Backends
 from eventclip.gateway.errors import backend_errors
-from eventclip.gateway.media import evidence_response, media_response
+from eventclip.gateway.media import etag_matches, evidence_response, media_response
 from eventclip.gateway.openapi import error_responses, json_content, schema_ref
 from eventclip.gateway.protojson import parse, read_json, to_json
 from eventclip.gateway.signed_urls import current_link_signer, media_links
@@ -338,7 +338,8 @@ async def get_camera_snapshot(
         "Cache-Control": "no-cache",  # a newer GOP brings a newer picture
         "Last-Modified": format_datetime(snapshot.frame_time.ToDatetime(UTC), usegmt=True),
     }
-    if request.headers.get("if-none-match") == etag:
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return Response(snapshot.jpeg, media_type="image/jpeg", headers=headers)
 

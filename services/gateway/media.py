@@ -84,7 +84,7 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     return ByteRange(start, min(end, size - 1))
 
 
-def _etag_matches(header: str, etag: str) -> bool:
+def etag_matches(header: str, etag: str) -> bool:
     """If-None-Match / If-Range comparison (weak comparison, RFC 9110 8.8.3.2)."""
     if header.strip() == "*":
         return True
@@ -160,7 +160,7 @@ async def media_response(
         "Content-Disposition": f'{disposition}; filename="{clip_id}.{_EXTENSION[kind]}"',
     }
     if_none_match = request.headers.get("if-none-match")
-    if digest and if_none_match is not None and _etag_matches(if_none_match, etag):
+    if digest and if_none_match is not None and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
 
     range_header = request.headers.get("range")
