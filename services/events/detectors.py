@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from eventclip.config import CameraConfig, ConfigError
 from eventclip.errors import ServiceError
+from eventclip.events.messages import bounding_box
 from eventclip.events.plugins import PluginDetections, PluginRunner
 from eventclip.events.types import Frame
 from eventclip.retry import Backoff
@@ -225,12 +226,7 @@ class DetectionSubmitter:
                     camera_id=camera_id,
                     label=found.label,
                     confidence=found.confidence,
-                    box=events_pb2.BoundingBox(
-                        x_min=found.box[0],
-                        y_min=found.box[1],
-                        x_max=found.box[2],
-                        y_max=found.box[3],
-                    ),
+                    box=bounding_box(found.box),
                     detector=plugin,
                 ),
                 onset_time=to_timestamp(onset),

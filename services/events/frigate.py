@@ -30,6 +30,7 @@ import aiomqtt
 
 from eventclip.config import FrigateConfig
 from eventclip.errors import AlreadyExists, ServiceError
+from eventclip.events.messages import bounding_box
 from eventclip.retry import Backoff
 from eventclip.timeutil import to_timestamp
 from eventclip.v1 import events_pb2
@@ -123,9 +124,11 @@ class FrigateSubscriber:
         if score < self.config.min_score:
             return None
         x_min, y_min, x_max, y_max = (float(v) for v in after["box"])
-
-        def clamp(value: float, size: int) -> float:
-            return min(1.0, max(0.0, value / size))
+        # Pixels of the detect resolution -> normalized, inside the picture.
+        corners = [
+            min(1.0, max(0.0, value / size))
+            for value, size in ((x_min, width), (y_min, height), (x_max, width), (y_max, height))
+        ]
 
         zones = after.get("current_zones") or []
         return events_pb2.SubmitDetectionRequest(
@@ -134,12 +137,7 @@ class FrigateSubscriber:
                 camera_id=camera_id,
                 label=str(after["label"]),
                 confidence=min(1.0, max(0.0, score)),
-                box=events_pb2.BoundingBox(
-                    x_min=clamp(x_min, width),
-                    y_min=clamp(y_min, height),
-                    x_max=clamp(x_max, width),
-                    y_max=clamp(y_max, height),
-                ),
+                box=bounding_box(corners),
                 detector="frigate",
             ),
             onset_time=to_timestamp(float(after["start_time"])),

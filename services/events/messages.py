@@ -117,6 +117,17 @@ def validate_event(event: events_pb2.PosEvent, settings: Settings) -> None:
         raise NotFound(f"register {event.register_id} is not configured; known: {known}")
 
 
+def box_corners(box: events_pb2.BoundingBox) -> tuple[float, float, float, float]:
+    """(x_min, y_min, x_max, y_max) of a BoundingBox, normalized [0, 1]."""
+    return (box.x_min, box.y_min, box.x_max, box.y_max)
+
+
+def bounding_box(corners: Sequence[float]) -> events_pb2.BoundingBox:
+    """The BoundingBox of (x_min, y_min, x_max, y_max), normalized [0, 1]."""
+    x_min, y_min, x_max, y_max = corners
+    return events_pb2.BoundingBox(x_min=x_min, y_min=y_min, x_max=x_max, y_max=y_max)
+
+
 def validate_detection(detection: events_pb2.Detection, settings: Settings) -> None:
     """Check a Detection (``event.detection.*`` in messages). Raises
     InvalidArgument naming the field, NotFound for a camera not in the config."""
@@ -133,9 +144,8 @@ def validate_detection(detection: events_pb2.Detection, settings: Settings) -> N
         raise InvalidArgument(
             f"event.detection.confidence must be in [0, 1], got {detection.confidence!r}"
         )
-    box = detection.box
-    corners = (box.x_min, box.y_min, box.x_max, box.y_max)
-    if not (0.0 <= box.x_min <= box.x_max <= 1.0 and 0.0 <= box.y_min <= box.y_max <= 1.0):
+    corners = x_min, y_min, x_max, y_max = box_corners(detection.box)
+    if not (0.0 <= x_min <= x_max <= 1.0 and 0.0 <= y_min <= y_max <= 1.0):
         raise InvalidArgument(
             "event.detection.box must hold 0 <= x_min <= x_max <= 1 and "
             f"0 <= y_min <= y_max <= 1 (normalized image coordinates), got {corners}"
@@ -192,11 +202,11 @@ def to_plugin_event(event: events_pb2.PosEvent) -> types.PosEvent:
 
 
 def _plugin_detection(event: events_pb2.PosEvent) -> types.Detection:
-    found, box = event.detection, event.detection.box
+    found = event.detection
     return types.Detection(
         label=found.label,
         confidence=found.confidence,
-        box=(box.x_min, box.y_min, box.x_max, box.y_max),
+        box=box_corners(found.box),
         onset=from_timestamp(event.occurred_at),
         attributes={"detector": found.detector} if found.detector else {},
     )

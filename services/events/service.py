@@ -150,7 +150,7 @@ class EventProcessor:
             return response
         if event.type == events_pb2.PosEvent.DETECTION:
             found, occurred = event.detection, from_timestamp(event.occurred_at)
-            place = (found.box.x_min, found.box.y_min, found.box.x_max, found.box.y_max)
+            place = messages.box_corners(found.box)
             # One at a time: two reports of one incident must not both open it.
             async with self._incident_lock:
                 repeated = self.incidents.repeat_of(found.camera_id, found.label, place, occurred)
@@ -173,9 +173,8 @@ class EventProcessor:
         replay = []
         for record, alert_id in stored:
             event = messages.event_message(record)
-            found, box = event.detection, event.detection.box
-            place = (box.x_min, box.y_min, box.x_max, box.y_max)
-            occurred = from_timestamp(event.occurred_at)
+            found, occurred = event.detection, from_timestamp(event.occurred_at)
+            place = messages.box_corners(found.box)
             replay.append((found.camera_id, found.label, place, occurred, alert_id))
         return self.incidents.restore(replay)
 
