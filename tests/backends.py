@@ -50,13 +50,20 @@ class Backends:
 
     async def finished(self, clip_id: str) -> clips_pb2.Clip:
         """The clip once it is no longer PENDING or RECORDING (fails after 20 s)."""
-        deadline = time.monotonic() + 20
-        while True:
-            clip = await self.clips.GetClip(clips_pb2.GetClipRequest(id=clip_id))
-            if clip.state not in (clips_pb2.Clip.PENDING, clips_pb2.Clip.RECORDING):
-                return clip
-            assert time.monotonic() < deadline, f"clip {clip_id} never finished"
-            await asyncio.sleep(0.1)
+        return await wait_finished(self.clips, clip_id)
+
+
+async def wait_finished(
+    stub: clips_pb2_grpc.ClipServiceStub, clip_id: str, within: float = 20.0
+) -> clips_pb2.Clip:
+    """The clip once it is no longer PENDING or RECORDING (fails after ``within`` s)."""
+    deadline = time.monotonic() + within
+    while True:
+        clip = await stub.GetClip(clips_pb2.GetClipRequest(id=clip_id), timeout=5)
+        if clip.state not in (clips_pb2.Clip.PENDING, clips_pb2.Clip.RECORDING):
+            return clip
+        assert time.monotonic() < deadline, f"clip {clip_id} never finished: {clip}"
+        await asyncio.sleep(0.1)
 
 
 @contextlib.asynccontextmanager

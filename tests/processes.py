@@ -158,23 +158,33 @@ def make_key(suite: Suite, role: str, name: str | None = None) -> str:
     return token
 
 
+def write_config(tmp_path: Path, ports: dict[str, int], **overrides: object) -> Path:
+    """``<tmp_path>/eventclip.yaml`` for services on ``ports`` (by name): data
+    in ``<tmp_path>/data``, one synthetic camera ``cam`` watched by register
+    ``till-1``, 2 s pre-roll and 1 s post-roll, the built-in rule; top-level
+    ``overrides`` replace or add keys."""
+    config = {
+        "data_dir": str(tmp_path / "data"),
+        "cameras": [{"id": "cam", "source": "synthetic://320x180@15?gop=15"}],
+        "registers": [{"id": "till-1", "cameras": ["cam"]}],
+        "clips": {"pre_roll_seconds": 2, "post_roll_seconds": 1},
+        "plugins": BUILTIN_PLUGINS,
+        "services": {name: {"port": port} for name, port in ports.items()},
+        **overrides,
+    }
+    path = tmp_path / "eventclip.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 @contextlib.contextmanager
 def secured_run(tmp: Path, database_url: str) -> Iterator[tuple[Suite, str]]:
     """``eventclip run`` with API keys required, on ``database_url``, with a
     synthetic camera: (the suite once serving, an admin key). Fails when the
     process log holds a traceback at the end (nothing blew up, even unseen)."""
     ports = {name: free_port() for name in ("buffer", "clipper", "events", "gateway")}
-    config = {
-        "data_dir": str(tmp / "data"),
-        "database_url": database_url,
-        "cameras": [{"id": "cam", "source": "synthetic://320x180@15?gop=15"}],
-        "registers": [{"id": "till-1", "cameras": ["cam"]}],
-        "plugins": BUILTIN_PLUGINS,
-        "services": {name: {"port": port} for name, port in ports.items()},
-    }
-    path = tmp / "eventclip.yaml"
-    path.write_text(yaml.safe_dump(config))
-    suite = Suite(path, ports)
+    # The default 30 s rolls: what a user of eventclip run gets.
+    suite = Suite(write_config(tmp, ports, database_url=database_url, clips={}), ports)
     suite.env["EVENTCLIP_AUTH__ENABLED"] = "true"
     key = make_key(suite, "admin")
     suite.start("all")

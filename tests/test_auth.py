@@ -17,30 +17,14 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-import yaml
 from backends import refund
-from conftest import BUILTIN_PLUGINS, free_port
+from conftest import free_port
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from processes import EVENTCLIP, Suite, make_key, wait_serving
+from processes import EVENTCLIP, Suite, make_key, wait_serving, write_config
 
 from eventclip.timeutil import to_duration, to_timestamp
 from eventclip.v1 import clips_pb2, clips_pb2_grpc, events_pb2, events_pb2_grpc
-
-
-def write_config(tmp_path: Path, ports: dict[str, int], **extra: object) -> Path:
-    config = {
-        "data_dir": str(tmp_path / "data"),
-        "cameras": [{"id": "cam", "source": "synthetic://320x180@15?gop=15"}],
-        "registers": [{"id": "till-1", "cameras": ["cam"]}],
-        "clips": {"pre_roll_seconds": 2, "post_roll_seconds": 1},
-        "plugins": BUILTIN_PLUGINS,
-        "services": {name: {"port": port} for name, port in ports.items()},
-        **extra,
-    }
-    path = tmp_path / "eventclip.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def secured(suite: Suite) -> Suite:

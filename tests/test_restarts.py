@@ -20,9 +20,9 @@ from pathlib import Path
 import av
 import grpc
 import httpx
+import processes
 import pytest
-import yaml
-from conftest import BUILTIN_PLUGINS, free_port
+from conftest import free_port
 from processes import Suite, wait_buffered, wait_clip, wait_serving
 
 from eventclip.timeutil import timestamp_seconds, to_duration, to_timestamp
@@ -42,18 +42,14 @@ CAMERA = "synthetic://320x180@15?gop=15"
 
 
 def write_config(tmp_path: Path, ports: dict[str, int], **extra: object) -> Path:
-    config = {
-        "data_dir": str(tmp_path / "data"),
-        "cameras": [{"id": "cam", "source": CAMERA, "buffer_seconds": 60}],
-        "registers": [{"id": "till-1", "cameras": ["cam"]}],
-        "clips": {"pre_roll_seconds": PRE_ROLL, "post_roll_seconds": POST_ROLL},
-        "plugins": BUILTIN_PLUGINS,
-        "services": {name: {"port": port} for name, port in ports.items()},
+    """processes.write_config with this module's rolls and a 60 s ring."""
+    return processes.write_config(
+        tmp_path,
+        ports,
+        cameras=[{"id": "cam", "source": CAMERA, "buffer_seconds": 60}],
+        clips={"pre_roll_seconds": PRE_ROLL, "post_roll_seconds": POST_ROLL},
         **extra,
-    }
-    path = tmp_path / "eventclip.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    )
 
 
 @pytest.fixture

@@ -17,14 +17,13 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-import yaml
-from conftest import BUILTIN_PLUGINS, free_port
+from conftest import free_port
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from processes import EVENTCLIP, Suite, make_key
+from processes import EVENTCLIP, Suite, make_key, write_config
 
 from eventclip.config import ConfigError, load_settings
 from eventclip.v1 import clips_pb2, clips_pb2_grpc
@@ -64,21 +63,6 @@ def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def write_config(tmp_path: Path, ports: dict[str, int], tls: dict[str, str]) -> Path:
-    config = {
-        "data_dir": str(tmp_path / "data"),
-        "cameras": [{"id": "cam", "source": "synthetic://320x180@15?gop=15"}],
-        "registers": [{"id": "till-1", "cameras": ["cam"]}],
-        "clips": {"pre_roll_seconds": 2, "post_roll_seconds": 1},
-        "plugins": BUILTIN_PLUGINS,
-        "services": {name: {"port": port} for name, port in ports.items()},
-        "tls": tls,
-    }
-    path = tmp_path / "eventclip.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 async def health(channel: grpc.aio.Channel) -> int:
     reply = await health_pb2_grpc.HealthStub(channel).Check(
         health_pb2.HealthCheckRequest(), timeout=2
@@ -107,7 +91,7 @@ def test_run_over_tls(tmp_path: Path) -> None:
     stranger, _ = self_signed(tmp_path, "stranger")
     ports = {name: free_port() for name in ("buffer", "clipper", "events", "gateway")}
     suite = Suite(
-        write_config(tmp_path, ports, {"cert_file": str(cert), "key_file": str(key)}), ports
+        write_config(tmp_path, ports, tls={"cert_file": str(cert), "key_file": str(key)}), ports
     )
     suite.env["EVENTCLIP_AUTH__ENABLED"] = "true"
     admin = make_key(suite, "admin")
@@ -205,7 +189,9 @@ async def _exercise(suite: Suite, cert: Path, stranger: Path, admin: str) -> Non
 def test_unreadable_certificate_is_one_line(tmp_path: Path) -> None:
     ports = {name: free_port() for name in ("buffer", "clipper", "events", "gateway")}
     missing = tmp_path / "missing.crt"
-    config = write_config(tmp_path, ports, {"cert_file": str(missing), "key_file": str(missing)})
+    config = write_config(
+        tmp_path, ports, tls={"cert_file": str(missing), "key_file": str(missing)}
+    )
     done = subprocess.run(
         [str(EVENTCLIP), "run", "--config", str(config)],
         capture_output=True,

@@ -16,6 +16,7 @@ from pathlib import Path
 import grpc
 import pytest
 import pytest_asyncio
+from backends import wait_finished
 from conftest import free_port
 from pydantic import BaseModel, Field
 
@@ -267,12 +268,7 @@ async def test_detections_become_one_alert_with_a_ready_clip(tmp_path: Path, buf
             assert (alert.event.detection.camera_id, alert.event.detection.label) == (CAMERA, "lit")
             assert alert.event.detection.detector == "bright"
             (clip_id,) = alert.clip_ids
-            while True:
-                clip = await clips.GetClip(clips_pb2.GetClipRequest(id=clip_id), timeout=5)
-                if clip.state not in (clips_pb2.Clip.PENDING, clips_pb2.Clip.RECORDING):
-                    break
-                assert time.monotonic() < deadline + 15, clip
-                await asyncio.sleep(0.2)
+            clip = await wait_finished(clips, clip_id, within=30)
             assert clip.state == clips_pb2.Clip.READY, clip.failure_reason
             assert clip.camera_id == CAMERA
             assert clip.event_time == alert.event.occurred_at

@@ -22,6 +22,7 @@ import cv2
 import grpc
 import numpy as np
 import pytest
+from backends import wait_finished
 from conftest import STREET_BIKES, free_port
 
 from eventclip.buffer.service import start as start_buffer
@@ -208,12 +209,7 @@ async def test_a_spill_on_a_camera_gives_one_alert_with_a_clip(
             onset = from_timestamp(alert.event.occurred_at).timestamp() - started
             assert 2.0 <= onset <= 6.0, onset  # drawn at 3 s into the recording
             (clip_id,) = alert.clip_ids
-            while True:
-                clip = await clips.GetClip(clips_pb2.GetClipRequest(id=clip_id), timeout=5)
-                if clip.state not in (clips_pb2.Clip.PENDING, clips_pb2.Clip.RECORDING):
-                    break
-                assert time.monotonic() < deadline + 20, clip
-                await asyncio.sleep(0.3)
+            clip = await wait_finished(clips, clip_id, within=30)
             assert clip.state == clips_pb2.Clip.READY, clip.failure_reason
             assert clip.camera_id == "floor"
             media = (from_timestamp(clip.media_start_time), from_timestamp(clip.media_end_time))
