@@ -8,7 +8,9 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
+from babel.numbers import get_currency_precision, list_currencies
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type.money_pb2 import Money
@@ -45,6 +47,12 @@ NANOS_PER_UNIT = 1_000_000_000
 MAX_ATTRIBUTES = 64
 MAX_ATTRIBUTE_KEY = 128
 MAX_ATTRIBUTE_VALUE = 1024
+MAX_LINES = 500
+MAX_DESCRIPTION = 256
+MAX_QUANTITY = 1_000_000
+CARD_LAST4_PATTERN = re.compile(r"[0-9]{4}")
+#: ISO 4217 codes (CLDR's list, through Babel).
+KNOWN_CURRENCIES = frozenset(list_currencies())
 
 
 #: POS events are dated within [2000-01-01, 2100-01-01) UTC (seconds since 1970).
@@ -102,6 +110,14 @@ def validate_event(event: events_pb2.PosEvent, settings: Settings) -> None:
     elif event.type in AMOUNT_REQUIRED:
         type_name = PosEventType.Name(event.type)
         raise InvalidArgument(f"event.amount is required for a {type_name} event")
+    if event.HasField("sent_at") and not EARLIEST_EVENT <= event.sent_at.seconds < LATEST_EVENT:
+        raise InvalidArgument(
+            f"event.sent_at {_describe_time(event.sent_at)} is outside the years 2000 .. 2099"
+        )
+    for name in ("customer_id", "original_transaction_id"):
+        if len(getattr(event, name)) > MAX_ID_LENGTH:
+            raise InvalidArgument(f"event.{name} is longer than {MAX_ID_LENGTH} characters")
+    _validate_receipt(event)
     if len(event.attributes) > MAX_ATTRIBUTES:
         raise InvalidArgument(f"event.attributes has more than {MAX_ATTRIBUTES} entries")
     for key, value in event.attributes.items():
@@ -155,11 +171,62 @@ def validate_detection(detection: events_pb2.Detection, settings: Settings) -> N
         raise NotFound(f"camera {detection.camera_id} is not configured; known: {known}")
 
 
-def _validate_money(money: Money, field: str) -> None:
-    if not CURRENCY_PATTERN.fullmatch(money.currency_code):
+def _validate_receipt(event: events_pb2.PosEvent) -> None:
+    """The lines and tender: amounts in the event's currency, quantities > 0,
+    a card's last four digits only."""
+    currency = event.amount.currency_code if event.HasField("amount") else None
+    if len(event.lines) > MAX_LINES:
+        raise InvalidArgument(f"event.lines has {len(event.lines)} lines; at most {MAX_LINES}")
+    for i, line in enumerate(event.lines):
+        where = f"event.lines[{i}]"
+        for name, limit in (("sku", MAX_ID_LENGTH), ("description", MAX_DESCRIPTION)):
+            if len(getattr(line, name)) > limit:
+                raise InvalidArgument(f"{where}.{name} is longer than {limit} characters")
+        if not 0 <= line.quantity <= MAX_QUANTITY:  # NaN fails too; 0 means 1
+            raise InvalidArgument(
+                f"{where}.quantity must be from 0 to {MAX_QUANTITY} (units, or weight for "
+                f"goods sold by weight; 0 or unset means 1), got {line.quantity!r}"
+            )
+        if not line.HasField("amount"):
+            raise InvalidArgument(f"{where}.amount is required (the line's total)")
+        for name in ("amount", "list_amount"):
+            if line.HasField(name):
+                _validate_money(getattr(line, name), f"{where}.{name}", currency)
+        if line.HasField("scanned_at") and not (
+            EARLIEST_EVENT <= line.scanned_at.seconds < LATEST_EVENT
+        ):
+            raise InvalidArgument(
+                f"{where}.scanned_at {_describe_time(line.scanned_at)} is outside the years "
+                "2000 .. 2099"
+            )
+    if event.HasField("tender"):
+        tender = event.tender
+        if tender.kind not in events_pb2.Tender.Kind.values():
+            raise InvalidArgument(f"event.tender.kind {tender.kind} is not a known Tender.Kind")
+        if tender.HasField("amount"):
+            _validate_money(tender.amount, "event.tender.amount", currency)
+        if tender.card_last4 and not CARD_LAST4_PATTERN.fullmatch(tender.card_last4):
+            raise InvalidArgument(
+                'event.tender.card_last4 must be the card\'s last four digits, e.g. "4242"; '
+                "never send a whole card number (PCI DSS)"
+            )
+
+
+def _validate_money(money: Money, field: str, currency: str | None = None) -> None:
+    """A non-negative google.type.Money in a known ISO 4217 currency, within
+    that currency's minor units (USD 500.12, not 500.123; JPY 500, not 500.5);
+    ``currency``: the one it must be in (the event's), if any."""
+    code = money.currency_code
+    if not CURRENCY_PATTERN.fullmatch(code):
         raise InvalidArgument(
-            f"{field}.currency_code must be three upper-case letters (ISO 4217), "
-            f"got {money.currency_code!r}"
+            f"{field}.currency_code must be three upper-case letters (ISO 4217), got {code!r}"
+        )
+    if code not in KNOWN_CURRENCIES:
+        raise InvalidArgument(f"{field}.currency_code {code} is not an ISO 4217 currency")
+    if currency is not None and code != currency:
+        raise InvalidArgument(
+            f"{field} is in {code} but the event's amount is in {currency}; "
+            "one event has one currency"
         )
     if money.units < 0:
         raise InvalidArgument(f"{field}.units must not be negative (got {money.units})")
@@ -167,6 +234,15 @@ def _validate_money(money: Money, field: str) -> None:
         raise InvalidArgument(f"{field}.nanos must not be negative (got {money.nanos})")
     if money.nanos >= NANOS_PER_UNIT:
         raise InvalidArgument(f"{field}.nanos must be below 1000000000 (got {money.nanos})")
+    digits = get_currency_precision(code)
+    if money.nanos % 10 ** (9 - digits):
+        amount = money_to_decimal(money)
+        places = f"{digits} decimal places" if digits else "no decimal places"
+        raise InvalidArgument(
+            f"{field} is {code} {amount}, but {code} has {places}: "
+            f"round it to {amount.quantize(Decimal(1).scaleb(-digits))} "
+            f"(nanos a multiple of {10 ** (9 - digits)})"
+        )
 
 
 def fingerprint(event: events_pb2.PosEvent) -> str:
@@ -198,6 +274,32 @@ def to_plugin_event(event: events_pb2.PosEvent) -> types.PosEvent:
         attributes=dict(event.attributes),
         camera_id=event.detection.camera_id,
         detection=_plugin_detection(event) if event.HasField("detection") else None,
+        lines=tuple(_plugin_line(line) for line in event.lines),
+        tender=_plugin_tender(event.tender) if event.HasField("tender") else None,
+        customer_id=event.customer_id,
+        original_transaction_id=event.original_transaction_id,
+        sent_at=from_timestamp(event.sent_at) if event.HasField("sent_at") else None,
+    )
+
+
+def _plugin_line(line: events_pb2.PosLine) -> types.PosLine:
+    return types.PosLine(
+        sku=line.sku,
+        description=line.description,
+        # The double as written (0.455, not 0.45500000000000001554...).
+        quantity=Decimal(repr(line.quantity)) if line.quantity else Decimal(1),
+        amount=money_to_decimal(line.amount),
+        voided=line.voided,
+        scanned_at=from_timestamp(line.scanned_at) if line.HasField("scanned_at") else None,
+        list_amount=money_to_decimal(line.list_amount) if line.HasField("list_amount") else None,
+    )
+
+
+def _plugin_tender(tender: events_pb2.Tender) -> types.Tender:
+    return types.Tender(
+        kind=events_pb2.Tender.Kind.Name(tender.kind),
+        amount=money_to_decimal(tender.amount) if tender.HasField("amount") else None,
+        card_last4=tender.card_last4,
     )
 
 
@@ -231,9 +333,27 @@ def to_record(event: events_pb2.PosEvent, now: datetime) -> PosEventRecord:
         detection=(
             json_format.MessageToDict(event.detection) if event.HasField("detection") else None
         ),
+        customer_id=event.customer_id,
+        original_transaction_id=event.original_transaction_id,
+        receipt=_receipt_json(event),
         fingerprint=fingerprint(event),
         create_time=now,
     )
+
+
+#: PosEvent fields kept in pos_events.receipt, as proto3 JSON.
+RECEIPT_FIELDS = ("lines", "tender", "sent_at")
+
+
+def _receipt_json(event: events_pb2.PosEvent) -> dict[str, Any] | None:
+    """The receipt fields of ``event`` as proto3 JSON ({"lines": [...],
+    "tender": {...}, "sentAt": "..."}), None when it has none."""
+    receipt = events_pb2.PosEvent()
+    receipt.lines.extend(event.lines)
+    for name in ("tender", "sent_at"):
+        if event.HasField(name):
+            getattr(receipt, name).CopyFrom(getattr(event, name))
+    return json_format.MessageToDict(receipt) or None
 
 
 def event_message(record: PosEventRecord) -> events_pb2.PosEvent:
@@ -251,6 +371,10 @@ def event_message(record: PosEventRecord) -> events_pb2.PosEvent:
     )
     if record.detection is not None:
         json_format.ParseDict(record.detection, event.detection)
+    if record.receipt:
+        json_format.ParseDict(record.receipt, event, ignore_unknown_fields=False)
+    event.customer_id = record.customer_id
+    event.original_transaction_id = record.original_transaction_id
     if record.currency_code is not None:
         event.amount.CopyFrom(
             Money(

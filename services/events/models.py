@@ -50,6 +50,11 @@ class PosEventRecord(EventsTable, table=True):
     attributes: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     #: DETECTION events: the Detection as proto3 JSON (camera, label, confidence, box, detector).
     detection: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    customer_id: str = Field(default="", max_length=128)
+    #: REFUND: the sale refunded ("" when none was given).
+    original_transaction_id: str = Field(default="", max_length=128)
+    #: The receipt as proto3 JSON: ``lines``, ``tender``, ``sentAt`` (NULL: none sent).
+    receipt: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     #: SHA-256 (hex) of the event as sent, deterministically serialized.
     fingerprint: str = Field(max_length=64)
     #: Serialized SubmitEventResponse (replayed=false) once the first attempt completed.

@@ -19,7 +19,36 @@ from numbers import Real
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["Detection", "Frame", "PosEvent", "RiskScore", "format_money"]
+__all__ = ["Detection", "Frame", "PosEvent", "PosLine", "RiskScore", "Tender", "format_money"]
+
+
+@dataclass(frozen=True, slots=True)
+class PosLine:
+    """One receipt line. ``quantity``: units, or weight for goods sold by
+    weight (Decimal, 1 when the POS sent none); ``amount``: the line's total
+    and ``list_amount`` the price list's for the same quantity (None: not
+    sent), exact major units in the event's currency; ``scanned_at``: when it
+    was rung up (UTC), None when not sent."""
+
+    sku: str
+    description: str
+    quantity: Decimal
+    amount: Decimal
+    voided: bool = False
+    scanned_at: datetime | None = None
+    list_amount: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tender:
+    """How the transaction was paid: ``kind`` is the Tender.Kind name ("CASH",
+    "CARD", "GIFT_CARD", "MOBILE", "CHECK", "STORE_CREDIT", "OTHER" or
+    "KIND_UNSPECIFIED"); ``amount`` exact major units or None;
+    ``card_last4``: "4242" for a card, else ""."""
+
+    kind: str
+    amount: Decimal | None = None
+    card_last4: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +79,21 @@ class PosEvent:
     #: is the onset); "" and None for POS events.
     camera_id: str = ""
     detection: Detection | None = None
+    #: The receipt: lines in the order rung up, the tender (None until
+    #: tendered), the customer, the refunded sale ("" when none was given)
+    #: and when the POS sent the event (its clock; None when not sent).
+    lines: tuple[PosLine, ...] = ()
+    tender: Tender | None = None
+    customer_id: str = ""
+    original_transaction_id: str = ""
+    sent_at: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.occurred_at.tzinfo is None:
             raise ValueError("occurred_at must be timezone-aware")
         # Frozen all the way down: one plugin cannot change what the next one sees.
         object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes)))
+        object.__setattr__(self, "lines", tuple(self.lines))
 
     @property
     def approved(self) -> bool:

@@ -78,7 +78,7 @@ def test_migration_creates_the_tables_and_is_repeatable(database_url: str) -> No
             version = conn.execute(
                 sqlalchemy.text("SELECT version_num FROM alembic_version_events")
             )
-            assert version.scalar() == "0003"
+            assert version.scalar() == "0004"
     finally:
         store.close()
 
@@ -95,11 +95,10 @@ def test_alerts_stored_before_no_clip_reason_read_back_with_none(database_url: s
     with Session(engine) as session:
         event = event_row("old-1")
         # The 0001 tables, as the models described them then.
-        event_columns = [c._copy() for c in PosEventRecord.__table__.c if c.name != "detection"]
+        later = {"detection", "customer_id", "original_transaction_id", "receipt"}
+        event_columns = [c._copy() for c in PosEventRecord.__table__.c if c.name not in later]
         events_0001 = sqlalchemy.Table("pos_events", sqlalchemy.MetaData(), *event_columns)
-        session.execute(
-            sqlalchemy.insert(events_0001).values(**event.model_dump(exclude={"detection"}))
-        )
+        session.execute(sqlalchemy.insert(events_0001).values(**event.model_dump(exclude=later)))
         old = alert_row("old-1").model_dump(exclude={"no_clip_reason"})
         columns = [c._copy() for c in AlertRecord.__table__.c if c.name != "no_clip_reason"]
         alerts_0001 = sqlalchemy.Table("alerts", sqlalchemy.MetaData(), *columns)

@@ -13,7 +13,8 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-from eventclip.gateway.protojson import to_json
+from eventclip.gateway.errors import ApiError
+from eventclip.gateway.protojson import parse, to_json
 from eventclip.v1 import buffer_pb2, clips_pb2, events_pb2
 
 
@@ -106,3 +107,59 @@ def test_floats_that_are_not_numbers_print_as_json_format_says() -> None:
     assert to_json(camera)["fps"] == reference(camera)["fps"] == "Infinity"
     camera.fps = math.nan
     assert to_json(camera)["fps"] == "NaN"
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        (
+            {"amount": 500.5},
+            "amount",
+            'amount must be a JSON object (Money, e.g. {"currencyCode": "USD", "units": "500", '
+            '"nanos": 500000000}), not 500.5',
+        ),
+        (
+            {"occurredAt": "yesterday"},
+            "occurredAt",
+            'occurredAt must be an RFC 3339 time with its time zone, such as "2026-11-23T14:05:00Z"'
+            ' or "2026-11-23T09:05:00-05:00", not "yesterday"',
+        ),
+        (
+            {"occurredAt": "2026-11-23 10:00:00"},
+            "occurredAt",
+            "occurredAt must be an RFC 3339 time with its time zone",
+        ),
+        (
+            {"amount": {"currencyCode": "USD", "units": "500.5"}},
+            "amount.units",
+            'amount.units must be a whole number (the fraction of a Money goes in nanos), not "500.5"',
+        ),
+        ({"type": "REFUN"}, "type", "type must be one of SALE, REFUND, VOID, NO_SALE,"),
+        (
+            {"lines": [{"sku": "1", "amount": 3}]},
+            "lines[0].amount",
+            "lines[0].amount must be a JSON object (Money",
+        ),
+    ],
+)
+def test_parse_says_in_plain_words_what_is_wrong(body: dict, field: str, message: str) -> None:
+    with pytest.raises(ApiError) as caught:
+        parse(body, events_pb2.PosEvent)
+    error = caught.value
+    assert error.http_status == 400 and error.status == "INVALID_ARGUMENT"
+    assert error.message.startswith(message), error.message
+    assert error.details[0]["fieldViolations"][0]["field"] == field
+
+
+def test_parse_still_reads_what_proto3_json_allows() -> None:
+    event = parse(
+        {
+            "amount": {"currencyCode": "USD", "units": 500, "nanos": 0},
+            "occurredAt": "2026-11-23T09:05:00.25-05:00",
+            "type": "REFUND",
+            "lines": [{"sku": "1", "quantity": 2, "amount": {"currencyCode": "USD", "units": "3"}}],
+        },
+        events_pb2.PosEvent,
+    )
+    assert event.amount.units == 500 and event.lines[0].amount.units == 3
+    assert event.occurred_at.ToJsonString() == "2026-11-23T14:05:00.250Z"

@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class PosEvent(_message.Message):
-    __slots__ = ("event_id", "type", "store_id", "register_id", "operator_id", "approver_id", "amount", "transaction_id", "occurred_at", "attributes", "detection")
+    __slots__ = ("event_id", "type", "store_id", "register_id", "operator_id", "approver_id", "amount", "transaction_id", "occurred_at", "attributes", "detection", "lines", "tender", "customer_id", "original_transaction_id", "sent_at")
     class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         TYPE_UNSPECIFIED: _ClassVar[PosEvent.Type]
@@ -49,6 +49,11 @@ class PosEvent(_message.Message):
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     DETECTION_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    TENDER_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    SENT_AT_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     type: PosEvent.Type
     store_id: str
@@ -60,7 +65,58 @@ class PosEvent(_message.Message):
     occurred_at: _timestamp_pb2.Timestamp
     attributes: _containers.ScalarMap[str, str]
     detection: Detection
-    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[_Union[PosEvent.Type, str]] = ..., store_id: _Optional[str] = ..., register_id: _Optional[str] = ..., operator_id: _Optional[str] = ..., approver_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., transaction_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attributes: _Optional[_Mapping[str, str]] = ..., detection: _Optional[_Union[Detection, _Mapping]] = ...) -> None: ...
+    lines: _containers.RepeatedCompositeFieldContainer[PosLine]
+    tender: Tender
+    customer_id: str
+    original_transaction_id: str
+    sent_at: _timestamp_pb2.Timestamp
+    def __init__(self, event_id: _Optional[str] = ..., type: _Optional[_Union[PosEvent.Type, str]] = ..., store_id: _Optional[str] = ..., register_id: _Optional[str] = ..., operator_id: _Optional[str] = ..., approver_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., transaction_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attributes: _Optional[_Mapping[str, str]] = ..., detection: _Optional[_Union[Detection, _Mapping]] = ..., lines: _Optional[_Iterable[_Union[PosLine, _Mapping]]] = ..., tender: _Optional[_Union[Tender, _Mapping]] = ..., customer_id: _Optional[str] = ..., original_transaction_id: _Optional[str] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class PosLine(_message.Message):
+    __slots__ = ("sku", "description", "quantity", "amount", "voided", "scanned_at", "list_amount")
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    VOIDED_FIELD_NUMBER: _ClassVar[int]
+    SCANNED_AT_FIELD_NUMBER: _ClassVar[int]
+    LIST_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    sku: str
+    description: str
+    quantity: float
+    amount: _money_pb2.Money
+    voided: bool
+    scanned_at: _timestamp_pb2.Timestamp
+    list_amount: _money_pb2.Money
+    def __init__(self, sku: _Optional[str] = ..., description: _Optional[str] = ..., quantity: _Optional[float] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., voided: _Optional[bool] = ..., scanned_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., list_amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class Tender(_message.Message):
+    __slots__ = ("kind", "amount", "card_last4")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[Tender.Kind]
+        CASH: _ClassVar[Tender.Kind]
+        CARD: _ClassVar[Tender.Kind]
+        GIFT_CARD: _ClassVar[Tender.Kind]
+        MOBILE: _ClassVar[Tender.Kind]
+        CHECK: _ClassVar[Tender.Kind]
+        STORE_CREDIT: _ClassVar[Tender.Kind]
+        OTHER: _ClassVar[Tender.Kind]
+    KIND_UNSPECIFIED: Tender.Kind
+    CASH: Tender.Kind
+    CARD: Tender.Kind
+    GIFT_CARD: Tender.Kind
+    MOBILE: Tender.Kind
+    CHECK: Tender.Kind
+    STORE_CREDIT: Tender.Kind
+    OTHER: Tender.Kind
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CARD_LAST4_FIELD_NUMBER: _ClassVar[int]
+    kind: Tender.Kind
+    amount: _money_pb2.Money
+    card_last4: str
+    def __init__(self, kind: _Optional[_Union[Tender.Kind, str]] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., card_last4: _Optional[str] = ...) -> None: ...
 
 class BoundingBox(_message.Message):
     __slots__ = ("x_min", "y_min", "x_max", "y_max")
