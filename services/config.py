@@ -209,6 +209,15 @@ class FrigateConfig(_Strict):
         return FrigateCamera(camera=found) if isinstance(found, str) else found
 
 
+class MqttConfig(_Strict):
+    """The site's MQTT broker: POS events come in on it
+    (``{topic_prefix}/pos/{store}/{register}``, eventclip.events.pos_mqtt)."""
+
+    #: mqtt://host[:port] (default port 1883).
+    url: str = Field("mqtt://127.0.0.1:1883", pattern=r"^mqtt://[^/:]+(:\d+)?/?$")
+    topic_prefix: str = Field("eventclip", min_length=1, pattern=r"^[^#+]+$")
+
+
 class GatewayConfig(_Strict):
     """What the REST gateway accepts from browsers and clients."""
 
@@ -322,6 +331,8 @@ class Settings(BaseSettings):
     detections: DetectionsConfig = DetectionsConfig()
     #: Detections from Frigate over MQTT; off when unset.
     frigate: FrigateConfig | None = None
+    #: POS events over MQTT; off when unset.
+    mqtt: MqttConfig | None = None
     #: Allowlist of plugin names to load; None loads every installed plugin.
     plugins: list[str] | None = None
     #: Seconds a plugin hook may run before it is abandoned.

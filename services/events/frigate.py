@@ -19,18 +19,17 @@ backoff when the broker goes away.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import json
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiomqtt
 
 from eventclip.config import FrigateConfig
 from eventclip.errors import AlreadyExists, ServiceError
 from eventclip.events.messages import bounding_box
+from eventclip.mqtt import MqttSubscription
 from eventclip.retry import Backoff
 from eventclip.timeutil import to_timestamp
 from eventclip.v1 import events_pb2
@@ -53,38 +52,20 @@ class FrigateSubscriber:
     ) -> None:
         self.config = config
         self.processor = processor
-        self.backoff = backoff or Backoff(initial=0.5, maximum=10.0)
-        url = urlsplit(config.mqtt_url)
-        self.host, self.port = url.hostname or "127.0.0.1", url.port or 1883
         self.topic = f"{config.topic_prefix}/events"
-        self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.subscription = MqttSubscription(
+            config.mqtt_url, [self.topic], self._on_message, "frigate", backoff=backoff
+        )
         #: Set while subscribed (tests and health wait on it).
-        self.subscribed = asyncio.Event()
+        self.subscribed = self.subscription.subscribed
+        self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
 
     async def run(self) -> None:
         """Until cancelled: subscribe, submit, and reconnect when the broker is gone."""
-        attempt = 0
-        while True:
-            try:
-                async with aiomqtt.Client(self.host, self.port) as client:
-                    await client.subscribe(self.topic, qos=1)
-                    self.subscribed.set()
-                    attempt = 0
-                    log.info("frigate: subscribed to %s on %s:%d", self.topic, self.host, self.port)
-                    async for message in client.messages:
-                        await self.handle(bytes(message.payload or b""))
-            except aiomqtt.MqttError as err:
-                self.subscribed.clear()
-                attempt += 1
-                delay = self.backoff.delay(attempt)
-                log.warning(
-                    "frigate: MQTT broker %s:%d unavailable (%s); again in %.1f s",
-                    self.host,
-                    self.port,
-                    err,
-                    delay,
-                )
-                await asyncio.sleep(delay)
+        await self.subscription.run()
+
+    async def _on_message(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        await self.handle(bytes(message.payload or b""))
 
     async def handle(self, payload: bytes) -> events_pb2.SubmitEventResponse | None:
         """Submit one Frigate message's object when it is a new one worth it;

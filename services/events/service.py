@@ -43,6 +43,7 @@ from eventclip.events.frigate import FrigateSubscriber
 from eventclip.events.incidents import Incidents
 from eventclip.events.models import AlertRecord, PosEventRecord
 from eventclip.events.plugins import PluginRunner, create_plugin_manager
+from eventclip.events.pos_mqtt import PosEventSubscriber
 from eventclip.events.store import EventStore
 from eventclip.pagination import PageCursor
 from eventclip.retry import Backoff, retry_async
@@ -341,15 +342,19 @@ class EventsService:
     #: The Frigate subscriber and its task, None without ``frigate:`` config.
     frigate: FrigateSubscriber | None = None
     frigate_task: asyncio.Task[None] | None = None
+    #: The MQTT POS event subscriber and its task, None without ``mqtt:`` config.
+    pos_mqtt: PosEventSubscriber | None = None
+    pos_mqtt_task: asyncio.Task[None] | None = None
     name: str = "events"
 
     async def stop(self, grace: float) -> None:
-        """Stop the detectors and the Frigate subscriber, drain in-flight RPCs
+        """Stop the detectors and the MQTT subscribers, drain in-flight RPCs
         for up to ``grace`` s, stop clip retries and close the database."""
-        if self.frigate_task is not None:
-            self.frigate_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.frigate_task
+        for task in (self.pos_mqtt_task, self.frigate_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.detectors is not None:
             await self.detectors.stop()
         await self.server.stop(grace)
@@ -371,8 +376,9 @@ async def start(
     that, for tests), migrates the database at ``settings.effective_database_url``
     and starts retrying clip requests left pending by an earlier run, and the
     detector loops of cameras with ``detectors`` (what they find is submitted
-    as DETECTION events; ``on_detections`` replaces that, for tests), and the
-    Frigate subscriber when ``settings.frigate`` is set. Raises
+    as DETECTION events; ``on_detections`` replaces that, for tests), the
+    Frigate subscriber when ``settings.frigate`` is set and the POS event
+    subscriber when ``settings.mqtt`` is. Raises
     ConfigError (PluginLoadError) for a bad plugin, RuntimeError when the port
     cannot be bound.
     """
@@ -415,6 +421,10 @@ async def start(
     if settings.frigate is not None:
         frigate = FrigateSubscriber(settings.frigate, processor)
         frigate_task = asyncio.create_task(frigate.run(), name="frigate")
+    pos_mqtt, pos_mqtt_task = None, None
+    if settings.mqtt is not None:
+        pos_mqtt = PosEventSubscriber(settings.mqtt, processor)
+        pos_mqtt_task = asyncio.create_task(pos_mqtt.run(), name="pos-mqtt")
     log.info("events listening on %s (port %d)", settings.services.events.bind, port)
     return EventsService(
         port=port,
@@ -423,4 +433,6 @@ async def start(
         detectors=detectors,
         frigate=frigate,
         frigate_task=frigate_task,
+        pos_mqtt=pos_mqtt,
+        pos_mqtt_task=pos_mqtt_task,
     )

@@ -11,7 +11,6 @@ import base64
 import functools
 import json
 import operator
-import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -21,14 +20,9 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from eventclip.gateway.errors import invalid_argument
+from eventclip.json_input import WELL_KNOWN_TYPES, WRAPPER_FILES, JsonFieldError, parse_json
 
 M = TypeVar("M", bound=Message)
-
-# json_format's ParseError texts end with the path of the bad value, e.g.
-# '... Couldn't parse integer: 500.5 at PosEvent.amount.units..' or, for an
-# unknown key, 'has no field named "bogus" at "PosEvent".'.
-_UNKNOWN_FIELD = re.compile(r'has no field named "(?P<name>[^"]+)" at "(?P<path>[^"]+)"')
-_BAD_VALUE = re.compile(r" at (?P<path>[A-Za-z_][\w.\[\]]*?)\.*$", re.MULTILINE)
 
 
 def to_json(message: Message) -> dict[str, Any]:
@@ -76,7 +70,7 @@ _Step = tuple[str, str, Callable[[Any], Any], bool, int]
 def _plan(descriptor: Descriptor) -> list[_Step] | None:
     """How to print each field of ``descriptor``'s messages, in declaration
     order; None for the well-known types json_format prints its own way."""
-    if descriptor.full_name in _WELL_KNOWN or descriptor.file.name in _WRAPPER_FILES:
+    if descriptor.full_name in WELL_KNOWN_TYPES or descriptor.file.name in WRAPPER_FILES:
         return None
     steps: list[_Step] = []
     for field in descriptor.fields:
@@ -129,19 +123,6 @@ def _map_key(key: Any) -> str:
     return str(key)
 
 
-#: Well-known types whose JSON is not their fields (json_format._WKTJSONMETHODS).
-_WELL_KNOWN = frozenset(
-    {
-        "google.protobuf.Any",
-        "google.protobuf.Duration",
-        "google.protobuf.FieldMask",
-        "google.protobuf.ListValue",
-        "google.protobuf.Struct",
-        "google.protobuf.Timestamp",
-        "google.protobuf.Value",
-    }
-)
-_WRAPPER_FILES = frozenset({"google/protobuf/wrappers.proto"})
 #: Well-known types json_format prints as ``message.ToJsonString()``.
 _JSON_STRING_TYPES = frozenset(
     {"google.protobuf.Duration", "google.protobuf.FieldMask", "google.protobuf.Timestamp"}
@@ -149,112 +130,18 @@ _JSON_STRING_TYPES = frozenset(
 
 
 def parse(data: Any, message_type: type[M]) -> M:
-    """Parse a decoded JSON value into ``message_type`` (unknown fields rejected).
-
-    Raises ApiError 400 INVALID_ARGUMENT whose message is json_format's (it names
-    the field) plus a BadRequest field violation with the lowerCamelCase path
-    (e.g. ``amount.units``) when the path can be read from it.
+    """Parse a decoded JSON request body into ``message_type`` (unknown fields
+    rejected). Raises ApiError 400 INVALID_ARGUMENT with
+    ``eventclip.json_input``'s message and, when the path is known, a
+    BadRequest field violation with the lowerCamelCase path (``amount.units``).
     """
-    if not isinstance(data, dict):
-        raise invalid_argument(
-            f"request body must be a JSON object ({message_type.DESCRIPTOR.name}), "
-            f"not {type(data).__name__}"
-        )
     try:
-        return json_format.ParseDict(data, message_type(), ignore_unknown_fields=False)
-    except json_format.ParseError as err:
-        if plain := _explain(data, message_type.DESCRIPTOR, ""):
-            path, message = plain
-            raise invalid_argument(f"{path} {message}", field=path) from err
+        return parse_json(data, message_type)
+    except JsonFieldError as err:
         message = str(err)
-        raise invalid_argument(message, field=_field_of(message)) from err
-
-
-#: RFC 3339 as proto3 JSON takes it: a date, "T", a time and a zone.
-_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})", re.IGNORECASE
-)
-_INTEGER = re.compile(r"-?\d+")
-_INTEGER_TYPES = frozenset(
-    {
-        FieldDescriptor.CPPTYPE_INT32,
-        FieldDescriptor.CPPTYPE_INT64,
-        FieldDescriptor.CPPTYPE_UINT32,
-        FieldDescriptor.CPPTYPE_UINT64,
-    }
-)
-#: What a JSON value of a message type looks like, for the messages people send.
-_EXAMPLES = {
-    "google.type.Money": '{"currencyCode": "USD", "units": "500", "nanos": 500000000}',
-}
-
-
-def _explain(data: Any, descriptor: Descriptor, prefix: str) -> tuple[str, str] | None:
-    """The first value of ``data`` a person sent in the wrong shape, as
-    (lowerCamelCase path, what is wrong in plain words); None when nothing is
-    found here (json_format's own message is used then). It covers the
-    mistakes its messages leave unclear: a number for a Money, a time without
-    an RFC 3339 form, an enum name that does not exist."""
-    if not isinstance(data, dict):
-        return None
-    fields = {f.json_name: f for f in descriptor.fields} | {f.name: f for f in descriptor.fields}
-    for key, value in data.items():
-        field = fields.get(key)
-        if field is None or value is None:
-            continue
-        path = f"{prefix}{field.json_name}"
-        repeated = field.is_repeated and not (
-            field.message_type and field.message_type.GetOptions().map_entry
-        )
-        items = value if repeated and isinstance(value, list) else [value]
-        for i, item in enumerate(items):
-            where = f"{path}[{i}]" if repeated and isinstance(value, list) else path
-            if found := _explain_value(item, field, where):
-                return found
-    return None
-
-
-def _explain_value(value: Any, field: FieldDescriptor, path: str) -> tuple[str, str] | None:
-    if field.cpp_type == FieldDescriptor.CPPTYPE_ENUM:
-        names = [v.name for v in field.enum_type.values if v.number != 0]
-        if isinstance(value, str) and value not in field.enum_type.values_by_name:
-            return path, f"must be one of {', '.join(names)}, not {value!r}"
-        return None
-    if field.cpp_type in _INTEGER_TYPES:
-        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-        if not whole and not (isinstance(value, str) and _INTEGER.fullmatch(value)):
-            hint = " (the fraction of a Money goes in nanos)" if field.name == "units" else ""
-            return path, f"must be a whole number{hint}, not {json.dumps(value)}"
-        return None
-    message = field.message_type
-    if message is None or message.GetOptions().map_entry:
-        return None
-    if message.full_name == "google.protobuf.Timestamp":
-        if not isinstance(value, str) or not _RFC3339.fullmatch(value):
-            return path, (
-                "must be an RFC 3339 time with its time zone, such as "
-                f'"2026-11-23T14:05:00Z" or "2026-11-23T09:05:00-05:00", not {json.dumps(value)}'
-            )
-        return None
-    if message.full_name in _WELL_KNOWN or message.file.name in _WRAPPER_FILES:
-        return None
-    if not isinstance(value, dict):
-        example = _EXAMPLES.get(message.full_name, "{...}")
-        return path, (
-            f"must be a JSON object ({message.name}, e.g. {example}), not {json.dumps(value)}"
-        )
-    return _explain(value, message, f"{path}.")
-
-
-def _field_of(message: str) -> str | None:
-    """The field path named by a json_format.ParseError text, without the root
-    message name ("PosEvent.amount.units" -> "amount.units"); None if absent."""
-    if m := _UNKNOWN_FIELD.search(message):
-        path = [*m["path"].split(".")[1:], m["name"]]
-        return ".".join(path)
-    if m := _BAD_VALUE.search(message.splitlines()[0]):
-        return ".".join(m["path"].split(".")[1:]) or None
-    return None
+        if err.field is None and not isinstance(data, dict):
+            message = f"request body: {message}"
+        raise invalid_argument(message, field=err.field) from err
 
 
 async def read_json(request: Request) -> Any:

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import aiomqtt
 import pytest
-from conftest import free_port
+from mosquitto import Broker, private_broker
 
 from eventclip.v1 import events_pb2
 
@@ -27,34 +25,9 @@ clipper_service = pytest.importorskip("eventclip.clipper.service")
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[dict]:  # type: ignore[type-arg]
-    """A Mosquitto of this test's own: {"port", "start", "stop"}."""
-    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not Path(mosquitto).exists():
-        pytest.fail("the mosquitto broker is not installed (.ci/services installs it)")
-    port = free_port()
-    config = tmp_path / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    process: list[subprocess.Popen] = []
-
-    def start() -> None:
-        process.append(subprocess.Popen([mosquitto, "-c", str(config)], stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + 10
-        while subprocess.run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"]).returncode:
-            assert time.monotonic() < deadline, "mosquitto did not start"
-            time.sleep(0.1)
-
-    def stop() -> None:
-        process[-1].terminate()
-        process[-1].wait(10)
-
-    start()
-    try:
-        yield {"port": port, "start": start, "stop": stop}
-    finally:
-        for p in process:
-            if p.poll() is None:
-                p.kill()
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    with private_broker(tmp_path) as started:
+        yield started
 
 
 def frigate_event(kind: str, object_id: str, camera: str = "front_door", **after: object) -> bytes:
@@ -104,13 +77,13 @@ async def wait_for(condition, within: float = 15.0) -> None:  # type: ignore[no-
 
 
 async def test_frigate_objects_become_one_alert_each_and_survive_a_broker_restart(
-    tmp_path: Path, broker: dict
-) -> None:  # type: ignore[type-arg]
+    tmp_path: Path, broker: Broker
+) -> None:
     settings = make_settings(
         tmp_path,
         plugins=[*BUILTIN_RULES, "detection_confidence"],
         frigate={
-            "mqtt_url": f"mqtt://127.0.0.1:{broker['port']}",
+            "mqtt_url": f"mqtt://127.0.0.1:{broker.port}",
             "cameras": {
                 "front_door": "cam1",
                 "yard": {"camera": "cam2", "width": 640, "height": 360},
@@ -128,7 +101,7 @@ async def test_frigate_objects_become_one_alert_each_and_survive_a_broker_restar
                 return await events.alerts()
 
             await publish(
-                broker["port"],
+                broker.port,
                 frigate_event("new", "1700.1-abc"),
                 frigate_event("update", "1700.1-abc", top_score=0.95, box=[330, 190, 650, 545]),
                 frigate_event("end", "1700.1-abc"),
@@ -164,15 +137,15 @@ async def test_frigate_objects_become_one_alert_each_and_survive_a_broker_restar
             assert (yard.label, yard.box.x_max) == ("car", pytest.approx(1.0))  # 640 wide
 
             # The broker goes away and comes back: the subscriber resubscribes.
-            broker["stop"]()
+            broker.stop()
 
             async def unsubscribed() -> bool:
                 return not subscriber.subscribed.is_set()
 
             await wait_for(unsubscribed)
-            broker["start"]()
+            broker.start()
             await asyncio.wait_for(subscriber.subscribed.wait(), 20)
-            await publish(broker["port"], frigate_event("new", "1700.5-mno", box=[0, 0, 100, 100]))
+            await publish(broker.port, frigate_event("new", "1700.5-mno", box=[0, 0, 100, 100]))
 
             async def three_alerts() -> bool:
                 return len(await alerts()) == 3
