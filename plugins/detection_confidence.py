@@ -15,9 +15,6 @@ from the config under ``rules: detection_confidence:``, for example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from eventclip import hookimpl
@@ -41,13 +38,18 @@ class DetectionRiskOptions(BaseModel):
 
 
 @hookimpl
-def score_event(event: PosEvent, options: Mapping[str, Any]) -> RiskScore | None:
+def rule_options() -> type[BaseModel]:
+    return DetectionRiskOptions
+
+
+@hookimpl
+def score_event(event: PosEvent, options: DetectionRiskOptions) -> RiskScore | None:
     """The risk of a DETECTION from its label's settings (see the module)."""
     found = event.detection
     if event.type != "DETECTION" or found is None:
         return None
-    config = DetectionRiskOptions.model_validate(dict(options))
-    rule = config.labels[found.label] if found.label in config.labels else config.default
+    labels = options.labels
+    rule = labels[found.label] if found.label in labels else options.default
     if rule is None or found.confidence < rule.min_confidence:
         return None
     score = found.confidence if rule.score is None else rule.score

@@ -12,7 +12,6 @@ register ``demo``, SQLite and clips under ``./eventclip-data``.
 from __future__ import annotations
 
 import contextvars
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -268,28 +267,6 @@ class ServicesConfig(_Strict):
     gateway: GatewayAddress = GatewayAddress()
 
 
-class RefundRuleConfig(_Strict):
-    """Options of the built-in ``refund_without_approval`` rule."""
-
-    #: Refunds strictly above this amount (major units, e.g. dollars) count.
-    min_amount: Decimal = Field(Decimal(100), ge=0)
-    score: float = Field(0.5, ge=0, le=1)
-
-
-class RulesConfig(BaseModel):
-    """Options per rule plugin, keyed by plugin name; third-party keys pass through."""
-
-    model_config = ConfigDict(extra="allow")
-    refund_without_approval: RefundRuleConfig = RefundRuleConfig()
-
-    def for_plugin(self, name: str) -> dict[str, Any]:
-        """The options dict for plugin ``name`` ({} when none are set)."""
-        value = getattr(self, name, None)
-        if value is None:
-            value = (self.model_extra or {}).get(name, {})
-        return value.model_dump() if isinstance(value, BaseModel) else dict(value or {})
-
-
 def _default_cameras() -> list[CameraConfig]:
     return [CameraConfig(id="demo", source="synthetic://", buffer_seconds=120)]
 
@@ -327,7 +304,9 @@ class Settings(BaseSettings):
     gateway: GatewayConfig = GatewayConfig()
     auth: AuthConfig = AuthConfig()
     tls: TlsConfig = TlsConfig()
-    rules: RulesConfig = RulesConfig()
+    #: Options per rule plugin (``rules: {refund_frequency: {max_count: 3}}``),
+    #: checked at start-up by each plugin's rule_options model.
+    rules: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
     detections: DetectionsConfig = DetectionsConfig()
     #: Detections from Frigate over MQTT; off when unset.
     frigate: FrigateConfig | None = None

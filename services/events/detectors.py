@@ -24,11 +24,12 @@ from typing import Any
 import grpc
 import numpy as np
 import pluggy
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from eventclip.config import CameraConfig, ConfigError
 from eventclip.errors import ServiceError
 from eventclip.events.messages import bounding_box
+from eventclip.events.plugin_options import declared_models, validated
 from eventclip.events.plugins import PluginDetections, PluginRunner
 from eventclip.events.types import Frame
 from eventclip.retry import Backoff
@@ -50,15 +51,7 @@ def detector_options(
     key: an unknown detector (not loaded, or not implementing ``detect``), or
     options its model refuses."""
     detecting = {i.plugin_name for i in pm.hook.detect.get_hookimpls()}
-    models: dict[str, type[BaseModel]] = {}
-    for impl in pm.hook.detector_options.get_hookimpls():
-        model = impl.function()
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            raise ConfigError(
-                f"plugin {impl.plugin_name!r}: detector_options() must return a pydantic "
-                f"model class, not {model!r}"
-            )
-        models[impl.plugin_name] = model
+    models = declared_models(pm.hook.detector_options, "detector_options")
     chosen: dict[str, dict[str, BaseModel]] = {}
     for camera in cameras:
         for name, raw in camera.detectors.items():
@@ -69,14 +62,7 @@ def detector_options(
             model = models.get(name)
             if model is None:
                 raise ConfigError(f"{where}: the plugin declares no detector_options model")
-            try:
-                chosen.setdefault(camera.id, {})[name] = model.model_validate(raw or {})
-            except ValidationError as err:
-                problems = "; ".join(
-                    f"{where}.{'.'.join(str(p) for p in e['loc']) or '(options)'}: {e['msg']}"
-                    for e in err.errors()
-                )
-                raise ConfigError(f"invalid detector options: {problems}") from None
+            chosen.setdefault(camera.id, {})[name] = validated(model, raw, where)
     return chosen
 
 

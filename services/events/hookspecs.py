@@ -9,16 +9,24 @@ import pluggy
 from pydantic import BaseModel
 
 from eventclip import PROJECT_NAME
-from eventclip.events.types import Detection, Frame, PosEvent, RiskScore
+from eventclip.events.types import Detection, Frame, PosEvent, RiskScore, RuleContext
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
 
 @hookspec
 def score_event(
-    event: PosEvent, options: Mapping[str, Any]
+    event: PosEvent, options: BaseModel | Mapping[str, Any], context: RuleContext
 ) -> RiskScore | Awaitable[RiskScore | None] | None:
     """Score a POS event's risk in [0, 1] with a reason, or None when the rule does not apply."""
+    # options: the plugin's rule_options model validated at start-up, or the
+    # configured dict when it declares none; context: the event history
+    # (types.RuleContext). An implementation takes only the arguments it names.
+
+
+@hookspec
+def rule_options() -> type[BaseModel]:
+    """The pydantic model of this rule's options (``rules: <plugin>:``), validated at start-up."""
 
 
 @hookspec

@@ -282,6 +282,58 @@ def to_plugin_event(event: events_pb2.PosEvent) -> types.PosEvent:
     )
 
 
+def from_plugin_event(event: types.PosEvent) -> events_pb2.PosEvent:
+    """The PosEvent message of a plugin-side PosEvent (the inverse of
+    ``to_plugin_event``, for eventclip.testing). Raises ValueError for an
+    amount with more than nine decimals."""
+    message = events_pb2.PosEvent(
+        event_id=event.event_id,
+        type=PosEventType.Value(event.type),
+        store_id=event.store_id,
+        register_id=event.register_id,
+        operator_id=event.operator_id,
+        approver_id=event.approver_id,
+        transaction_id=event.transaction_id,
+        occurred_at=to_timestamp(event.occurred_at),
+        attributes=dict(event.attributes),
+        customer_id=event.customer_id,
+        original_transaction_id=event.original_transaction_id,
+    )
+    currency = event.currency or "USD"
+    if event.amount is not None:
+        message.amount.CopyFrom(decimal_to_money(event.amount, currency))
+    for line in event.lines:
+        message.lines.add(
+            sku=line.sku,
+            description=line.description,
+            quantity=float(line.quantity),
+            amount=decimal_to_money(line.amount, currency),
+            voided=line.voided,
+        )
+        if line.scanned_at is not None:
+            message.lines[-1].scanned_at.CopyFrom(to_timestamp(line.scanned_at))
+        if line.list_amount is not None:
+            message.lines[-1].list_amount.CopyFrom(decimal_to_money(line.list_amount, currency))
+    if event.tender is not None:
+        message.tender.kind = events_pb2.Tender.Kind.Value(event.tender.kind)
+        message.tender.card_last4 = event.tender.card_last4
+        if event.tender.amount is not None:
+            message.tender.amount.CopyFrom(decimal_to_money(event.tender.amount, currency))
+    if event.sent_at is not None:
+        message.sent_at.CopyFrom(to_timestamp(event.sent_at))
+    return message
+
+
+def decimal_to_money(amount: Decimal, currency: str) -> Money:
+    """A non-negative Decimal (major units) as google.type.Money. Raises
+    ValueError below zero or below a nano."""
+    nanos_total = amount * NANOS_PER_UNIT
+    if amount < 0 or nanos_total != nanos_total.to_integral_value():
+        raise ValueError(f"{amount} is not a non-negative amount in whole nanos")
+    units, nanos = divmod(int(nanos_total), NANOS_PER_UNIT)
+    return Money(currency_code=currency, units=units, nanos=nanos)
+
+
 def _plugin_line(line: events_pb2.PosLine) -> types.PosLine:
     return types.PosLine(
         sku=line.sku,

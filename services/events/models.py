@@ -33,6 +33,13 @@ def _utc_column(*, index: bool = False) -> Any:
 
 class PosEventRecord(EventsTable, table=True):
     __tablename__ = "pos_events"
+    # Rules with context (eventclip.events.history) ask by these (migration 0005).
+    __table_args__ = (
+        Index("ix_pos_events_operator_time", "operator_id", "occurred_at"),
+        Index("ix_pos_events_register_time", "register_id", "occurred_at"),
+        Index("ix_pos_events_store_time", "store_id", "occurred_at"),
+        Index("ix_pos_events_transaction", "store_id", "transaction_id"),
+    )
 
     event_id: str = Field(primary_key=True, max_length=128)
     #: PosEvent.Type name, e.g. "REFUND".

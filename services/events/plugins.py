@@ -31,11 +31,12 @@ from typing import Any
 
 import pluggy
 from opentelemetry import metrics
+from pydantic import BaseModel
 
 from eventclip import PROJECT_NAME
 from eventclip.config import ConfigError
 from eventclip.events import hookspecs
-from eventclip.events.types import Detection, Frame, PosEvent, RiskScore
+from eventclip.events.types import Detection, Frame, PosEvent, RiskScore, RuleContext
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,12 @@ def _load(name: str, load: Callable[[], object]) -> None:
         ) from err
 
 
+def _copy_of(options: BaseModel | Mapping[str, Any]) -> BaseModel | dict[str, Any]:
+    if isinstance(options, BaseModel):
+        return options.model_copy(deep=True)
+    return dict(options)
+
+
 def plugin_names(pm: pluggy.PluginManager) -> list[str]:
     """Names of the registered plugins (hookspec module excluded), sorted."""
     return sorted(name for name, plugin in pm.list_name_plugin() if plugin is not hookspecs)
@@ -170,15 +177,24 @@ class PluginRunner:
         self._abandoned: collections.Counter[str] = collections.Counter()
 
     async def score_event(
-        self, event: PosEvent, options_for: Callable[[str], Mapping[str, Any]]
+        self,
+        event: PosEvent,
+        options_for: Callable[[str], BaseModel | Mapping[str, Any]],
+        context: RuleContext | None = None,
     ) -> PluginScores:
         """Every ``score_event`` implementation's RiskScore for ``event``;
         ``options_for(plugin_name)`` gives each plugin its options (a fresh copy
-        per call, so one call cannot change the next one's)."""
+        per call, so one call cannot change the next one's) and ``context``
+        the event history (types.RuleContext)."""
         impls = self.pm.hook.score_event.get_hookimpls()
         outcomes = await asyncio.gather(
             *(
-                self._call(impl, event=event, options=dict(options_for(impl.plugin_name)))
+                self._call(
+                    impl,
+                    event=event,
+                    options=_copy_of(options_for(impl.plugin_name)),
+                    context=context,
+                )
                 for impl in impls
             )
         )

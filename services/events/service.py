@@ -20,12 +20,15 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import grpc
 import pluggy
 from opentelemetry import trace
+from pydantic import BaseModel
 
 from eventclip import pagination
 from eventclip.config import Settings
@@ -40,8 +43,10 @@ from eventclip.events.detectors import (
     detector_options,
 )
 from eventclip.events.frigate import FrigateSubscriber
+from eventclip.events.history import EventHistory
 from eventclip.events.incidents import Incidents
 from eventclip.events.models import AlertRecord, PosEventRecord
+from eventclip.events.plugin_options import rule_options
 from eventclip.events.plugins import PluginRunner, create_plugin_manager
 from eventclip.events.pos_mqtt import PosEventSubscriber
 from eventclip.events.store import EventStore
@@ -67,9 +72,16 @@ class EventProcessor:
     """SubmitEvent, GetAlert and ListAlerts on plain messages (no gRPC context)."""
 
     def __init__(
-        self, settings: Settings, store: EventStore, runner: PluginRunner, clips: ClipRequester
+        self,
+        settings: Settings,
+        store: EventStore,
+        runner: PluginRunner,
+        clips: ClipRequester,
+        rule_options: Mapping[str, BaseModel | Mapping[str, Any]] | None = None,
     ) -> None:
         self.settings = settings
+        #: Each rule plugin's validated options (plugin_options.rule_options).
+        self.rule_options = dict(rule_options or {})
         self.store = store
         self.runner = runner
         self.clips = clips
@@ -203,8 +215,11 @@ class EventProcessor:
         with tracer.start_as_current_span("events.score_event") as span:
             span.set_attribute("eventclip.event_id", event.event_id)
             span.set_attribute("eventclip.event_type", events_pb2.PosEvent.Type.Name(event.type))
+            plugin_event = messages.to_plugin_event(event)
             outcome = await self.runner.score_event(
-                messages.to_plugin_event(event), self.settings.rules.for_plugin
+                plugin_event,
+                lambda name: self.rule_options.get(name, {}),
+                EventHistory(self.store, plugin_event),
             )
             results = [
                 events_pb2.RuleResult(rule=name, score=score.score, reason=score.reason)
@@ -383,11 +398,13 @@ async def start(
     cannot be bound.
     """
     pm = plugin_manager or create_plugin_manager(settings.plugins)
-    chosen_detectors = detector_options(pm, settings.cameras)  # ConfigError before anything starts
+    # ConfigError before anything starts:
+    chosen_rules = rule_options(pm, settings.rules)
+    chosen_detectors = detector_options(pm, settings.cameras)
     store = await asyncio.to_thread(EventStore.open, settings.effective_database_url)
     runner = PluginRunner(pm, settings.plugin_timeout_seconds)
     clips = ClipRequester(settings, store, clip_retry or ClipRetryPolicy())
-    processor = EventProcessor(settings, store, runner, clips)
+    processor = EventProcessor(settings, store, runner, clips, chosen_rules)
     if open_incidents := await processor.restore_incidents():
         log.info("%d detection incident(s) still open from before the start", open_incidents)
     try:

@@ -98,6 +98,57 @@ class EventStore:
         assert stored is not None and stored.response is not None
         return stored.response
 
+    # -- history, for rules with context ----------------------------------------
+
+    def recent_events(
+        self,
+        types: Sequence[str],
+        column: str,
+        value: str,
+        since: datetime,
+        until: datetime,
+        exclude_event_id: str,
+        limit: int,
+    ) -> list[PosEventRecord]:
+        """Events of ``types`` whose ``column`` (operator_id, register_id or
+        store_id) is ``value``, occurred in [since, until], newest first, at
+        most ``limit``; ``exclude_event_id`` left out (the event being scored).
+        Served by the (column, occurred_at) indexes."""
+        field = col(getattr(PosEventRecord, column))
+        query = (
+            select(PosEventRecord)
+            .where(
+                field == value,
+                col(PosEventRecord.type).in_(list(types)),
+                col(PosEventRecord.occurred_at) >= since,
+                col(PosEventRecord.occurred_at) <= until,
+                col(PosEventRecord.event_id) != exclude_event_id,
+            )
+            .order_by(col(PosEventRecord.occurred_at).desc())
+            .limit(limit)
+        )
+        with self._session() as session:
+            return list(session.exec(query))
+
+    def transaction_events(
+        self, store_id: str, transaction_id: str, exclude_event_id: str, limit: int
+    ) -> list[PosEventRecord]:
+        """Events of one POS transaction of a store, oldest first (at most
+        ``limit``); ``exclude_event_id`` left out. Served by the
+        (store_id, transaction_id) index."""
+        query = (
+            select(PosEventRecord)
+            .where(
+                col(PosEventRecord.store_id) == store_id,
+                col(PosEventRecord.transaction_id) == transaction_id,
+                col(PosEventRecord.event_id) != exclude_event_id,
+            )
+            .order_by(col(PosEventRecord.occurred_at))
+            .limit(limit)
+        )
+        with self._session() as session:
+            return list(session.exec(query))
+
     # -- alerts -------------------------------------------------------------------
 
     def create_alert(self, alert: AlertRecord) -> AlertRecord:

@@ -11,15 +11,24 @@ service stores or transports an event, and cannot change it by accident.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from numbers import Real
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal, Protocol
 
-__all__ = ["Detection", "Frame", "PosEvent", "PosLine", "RiskScore", "Tender", "format_money"]
+__all__ = [
+    "Detection",
+    "Frame",
+    "PosEvent",
+    "PosLine",
+    "RiskScore",
+    "RuleContext",
+    "Tender",
+    "format_money",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,3 +202,46 @@ class Detection:
         object.__setattr__(self, "confidence", float(confidence))
         object.__setattr__(self, "box", (x0, y0, x1, y1))
         object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes)))
+
+
+#: Whose events a rule asks for: the same operator's, register's or store's.
+By = Literal["operator", "register", "store"]
+
+
+class RuleContext(Protocol):
+    """The event history, as a rule plugin asks it about the event it scores
+    (``score_event(event, options, context)``).
+
+    Windows end at the scored event's ``occurred_at`` and reach back
+    ``within_seconds``; the scored event itself is never included, events that
+    occurred after it (sent late) are not either. ``types`` are PosEvent type
+    names ("REFUND", "NO_SALE", ...). The methods query the events store
+    (indexed, about a millisecond each) and block: call them from a plain
+    (sync) rule, which runs in a thread of its own, or through
+    ``asyncio.to_thread`` from a coroutine rule.
+    """
+
+    def events(
+        self, types: Iterable[str], *, by: By, within_seconds: float, limit: int = 100
+    ) -> tuple[PosEvent, ...]:
+        """The operator's, register's or store's (``by``) events of ``types``
+        in the window, newest first, at most ``limit`` (≤ 10,000)."""
+        ...
+
+    def count(self, types: Iterable[str], *, by: By, within_seconds: float) -> int:
+        """How many such events the window holds (up to 10,000)."""
+        ...
+
+    def total(self, types: Iterable[str], *, by: By, within_seconds: float) -> Decimal:
+        """The sum of their amounts, major units (events without one add 0)."""
+        ...
+
+    def transaction(self) -> tuple[PosEvent, ...]:
+        """The earlier events of the scored event's transaction (same store and
+        ``transaction_id``), oldest first; () when it has no transaction_id."""
+        ...
+
+    def original_transaction(self) -> tuple[PosEvent, ...]:
+        """A refund's sale: the events of ``original_transaction_id`` in the
+        same store, oldest first; () when none was given or none is stored."""
+        ...

@@ -237,9 +237,7 @@ async def test_detections_become_one_alert_with_a_ready_clip(tmp_path: Path, buf
     settings = settings_for(tmp_path, {"bright": {"label": "lit"}})
     settings.services.clipper.port = free_port()
     settings.clips.pre_roll_seconds = settings.clips.post_roll_seconds = 1.0
-    settings.rules = settings.rules.model_validate(
-        {"detection_confidence": {"default": {"min_confidence": 0.0}}}
-    )
+    settings.rules = {"detection_confidence": {"default": {"min_confidence": 0.0}}}
     pm = plugin_manager(bright=Bright(), detection_confidence=detection_confidence)
     await buffer_for(settings)
     clipper = await start_clipper(settings)

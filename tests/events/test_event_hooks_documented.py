@@ -4,6 +4,7 @@ and the examples in those sections really work."""
 from __future__ import annotations
 
 import re
+import sys
 import types
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,6 +17,7 @@ from eventclip import PROJECT_NAME
 from eventclip.config import CameraConfig, ConfigError
 from eventclip.events import hookspecs
 from eventclip.events.detectors import detector_options
+from eventclip.events.plugin_options import rule_options
 from eventclip.events.plugins import PluginRunner, create_plugin_manager
 from eventclip.events.types import Frame, PosEvent, RiskScore
 
@@ -61,6 +63,7 @@ def doc_examples(hook: str) -> list[types.ModuleType]:
     modules = []
     for n, code in enumerate(re.findall(r"```python\n(.*?)```", hook_section(hook), re.S)):
         module = types.ModuleType(f"docs_{hook}_{n}")
+        sys.modules[module.__name__] = module  # pydantic resolves annotations through it
         exec(compile(code, f"docs/plugins.md ({hook} example {n})", "exec"), module.__dict__)
         modules.append(module)
     return modules
@@ -139,3 +142,34 @@ def test_hook_detector_options_examples_from_the_docs() -> None:
     with pytest.raises(ConfigError, match=r"detectors\.camera_blocked\.max_mean"):
         detector_options(pm, [bad])
     assert no_options_plugin.detector_options().model_fields == {}
+
+
+def test_hook_rule_options_example_is_validated_at_start_up() -> None:
+    (large_sale,) = doc_examples("rule_options")
+    pm = create_plugin_manager([])
+    pm.register(large_sale, name="large_sale")
+    chosen = rule_options(pm, {"large_sale": {"min_amount": "500"}})
+    assert chosen["large_sale"].min_amount == Decimal(500)
+    assert rule_options(pm, {})["large_sale"].min_amount == Decimal(1000)  # defaults
+    with pytest.raises(ConfigError, match=r"rules\.large_sale\.min_amont: Extra inputs"):
+        rule_options(pm, {"large_sale": {"min_amont": "500"}})
+    with pytest.raises(ConfigError, match=r"rules\.large_sael: no rule plugin of that name"):
+        rule_options(pm, {"large_sael": {}})
+
+
+def test_the_third_party_rule_and_its_tests_from_the_docs_work() -> None:
+    """The complete distribution's module, and the tests the docs give for it."""
+    section = DOCS[DOCS.index("## Testing a plugin") : DOCS.index("## The built-in `hazard`")]
+    tests_code, rule_code = re.findall(r"```python\n(.*?)```", section, re.S)
+    rule = types.ModuleType("eventclip_refund_burst")
+    exec(compile(rule_code, "docs/plugins.md (third-party rule)", "exec"), rule.__dict__)
+    sys.modules["eventclip_refund_burst"] = rule
+    try:
+        doc_tests: dict[str, object] = {}
+        exec(compile(tests_code, "docs/plugins.md (its tests)", "exec"), doc_tests)
+        ran = [name for name in doc_tests if name.startswith("test_")]
+        assert len(ran) == 2
+        for name in ran:
+            doc_tests[name]()  # type: ignore[operator]
+    finally:
+        del sys.modules["eventclip_refund_burst"]

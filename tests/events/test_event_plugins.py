@@ -18,6 +18,7 @@ import pytest
 from eventclip import hookimpl
 from eventclip.config import CameraConfig, ConfigError
 from eventclip.events.detectors import detector_options
+from eventclip.events.plugin_options import rule_options
 from eventclip.events.plugins import (
     DEFAULT_PLUGINS,
     PluginLoadError,
@@ -130,9 +131,11 @@ async def test_failing_plugins_are_isolated_and_reported(
     pm: pluggy.PluginManager, throwaway: dict[str, object]
 ) -> None:
     runner = PluginRunner(pm, timeout=0.3)
-    options = {BUILTIN: {"min_amount": "100", "score": 0.5}, "awaitable": {"x": 1}}
+    options = rule_options(
+        pm, {BUILTIN: {"min_amount": "100", "score": 0.5}, "awaitable": {"x": 1}}
+    )
     started = asyncio.get_running_loop().time()
-    outcome = await runner.score_event(make_event(), lambda name: options.get(name, {}))
+    outcome = await runner.score_event(make_event(), options.__getitem__)
     elapsed = asyncio.get_running_loop().time() - started
     scores = dict(outcome.scores)
     assert scores == {
@@ -155,14 +158,14 @@ async def test_a_plugin_stuck_in_threads_is_skipped_not_queued(
 ) -> None:
     runner = PluginRunner(pm, timeout=0.05)
     for _ in range(6):
-        outcome = await runner.score_event(make_event(), no_options)
+        outcome = await runner.score_event(make_event(), rule_options(pm, {}).__getitem__)
     failed = {f.plugin: f.error for f in outcome.failures}
     assert failed["hangs"].startswith("skipped: 4 earlier calls still hung")
     assert runner.failure_counts["hangs"] == 6
     assert BUILTIN not in failed  # the others still score every time
     throwaway["hangs"].release.set()  # type: ignore[attr-defined]
     await asyncio.sleep(0.1)
-    outcome = await runner.score_event(make_event(), no_options)
+    outcome = await runner.score_event(make_event(), rule_options(pm, {}).__getitem__)
     assert "hangs" in dict(outcome.scores)
 
 

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from eventclip.config import load_settings
+from eventclip.config import ConfigError, load_settings
 from eventclip.events import risk
 from eventclip.events.types import PosEvent, RiskScore, format_money
 from eventclip.plugins import refund_without_approval as rule
+from eventclip.testing import RuleHarness
 
 from .harness import make_event
 
-DEFAULTS = load_settings().rules.for_plugin("refund_without_approval")
+
+@pytest.fixture
+def harness() -> Iterator[RuleHarness]:
+    with RuleHarness(rule, name="refund_without_approval") as harness:
+        yield harness
 
 
-def test_unapproved_refund_over_the_minimum_scores_with_a_reason() -> None:
-    result = rule.score_event(make_event(), DEFAULTS)
+def test_unapproved_refund_over_the_minimum_scores_with_a_reason(harness: RuleHarness) -> None:
+    result = harness.score(make_event())
     assert result == RiskScore(0.5, "refund of USD 500.00 without manager approval (over 100)")
 
 
@@ -31,34 +38,43 @@ def test_unapproved_refund_over_the_minimum_scores_with_a_reason() -> None:
         (Decimal("100.01"), True),
     ],
 )
-def test_threshold_edges(amount: Decimal, fires: bool) -> None:
-    result = rule.score_event(make_event(amount=amount), DEFAULTS)
-    assert (result is not None) is fires
+def test_threshold_edges(harness: RuleHarness, amount: Decimal, fires: bool) -> None:
+    assert (harness.score(make_event(amount=amount)) is not None) is fires
 
 
-def test_approved_refund_does_not_fire() -> None:
-    assert rule.score_event(make_event(approver_id="mgr-1"), DEFAULTS) is None
+def test_approved_refund_does_not_fire(harness: RuleHarness) -> None:
+    assert harness.score(make_event(approver_id="mgr-1")) is None
 
 
 @pytest.mark.parametrize("kind", ["SALE", "VOID", "PRICE_OVERRIDE", "DISCOUNT", "NO_SALE"])
-def test_other_types_do_not_fire(kind: str) -> None:
-    assert rule.score_event(make_event(type=kind), DEFAULTS) is None
+def test_other_types_do_not_fire(harness: RuleHarness, kind: str) -> None:
+    assert harness.score(make_event(type=kind)) is None
 
 
-def test_options_from_config_change_the_rule(tmp_path) -> None:
+def test_options_from_config_change_the_rule(tmp_path: Path) -> None:
     config = tmp_path / "eventclip.yaml"
     config.write_text(
         "rules:\n  refund_without_approval:\n    min_amount: '1000'\n    score: 0.9\n"
     )
-    options = load_settings(config).rules.for_plugin("refund_without_approval")
-    assert rule.score_event(make_event(amount=Decimal("999.99")), options) is None
-    result = rule.score_event(make_event(amount=Decimal("1000.50"), currency="EUR"), options)
+    options = load_settings(config).rules["refund_without_approval"]
+    with RuleHarness(rule, options) as harness:
+        assert harness.score(make_event(amount=Decimal("999.99"))) is None
+        result = harness.score(make_event(amount=Decimal("1000.50"), currency="EUR"))
     assert result == RiskScore(0.9, "refund of EUR 1000.50 without manager approval (over 1000)")
 
 
-def test_invalid_options_are_rejected_by_the_rule() -> None:
-    with pytest.raises(ValueError, match="score"):
-        rule.score_event(make_event(), {"min_amount": "1", "score": 3})
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"min_amount": "1", "score": 3}, "rules.rule_under_test.score: Input should be less"),
+        ({"min_amount": "zero"}, "rules.rule_under_test.min_amount: Input should be a valid"),
+        ({"min_amout": "1"}, "rules.rule_under_test.min_amout: Extra inputs are not permitted"),
+    ],
+)
+def test_invalid_options_are_refused_as_at_start_up(options: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        RuleHarness(rule, options)
+    assert message in str(caught.value)
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.01, float("nan"), float("inf"), "0.5", True, None])

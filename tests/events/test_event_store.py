@@ -78,7 +78,7 @@ def test_migration_creates_the_tables_and_is_repeatable(database_url: str) -> No
             version = conn.execute(
                 sqlalchemy.text("SELECT version_num FROM alembic_version_events")
             )
-            assert version.scalar() == "0004"
+            assert version.scalar() == "0005"
     finally:
         store.close()
 
