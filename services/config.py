@@ -88,6 +88,9 @@ class RegisterConfig(_Strict):
     id: str = Field(min_length=1)
     #: Ids of the cameras that watch this register.
     cameras: list[str] = Field(default_factory=list)
+    #: How far the register's clock runs ahead of the cameras' (seconds;
+    #: negative: behind). Its events are on video at occurred_at minus this.
+    clock_offset_seconds: float = Field(0.0, ge=-86_400, le=86_400)
 
 
 class ClipsConfig(_Strict):

@@ -43,6 +43,14 @@ log = logging.getLogger(__name__)
 #: Built-in plugins (module names), registered under the last dotted component.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "eventclip.plugins.refund_without_approval",
+    # The exception library (docs/plugins.md, "Built-in rules").
+    "eventclip.plugins.refund_without_receipt",
+    "eventclip.plugins.refund_frequency",
+    "eventclip.plugins.post_void",
+    "eventclip.plugins.no_sale_frequency",
+    "eventclip.plugins.price_override",
+    "eventclip.plugins.discount",
+    "eventclip.plugins.line_void_ratio",
     "eventclip.plugins.detection_confidence",
     "eventclip.plugins.hazard",
     "eventclip.plugins.onnx_detector",

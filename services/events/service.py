@@ -241,6 +241,8 @@ class EventProcessor:
     ) -> AlertRecord:
         register = self.settings.register(event.register_id)
         occurred = from_timestamp(event.occurred_at)
+        if register is not None:  # the register's clock, set to the cameras'
+            occurred -= timedelta(seconds=register.clock_offset_seconds)
         # A detection is on its own camera's video; a POS event on its register's.
         wanted = (
             [event.detection.camera_id]

@@ -201,3 +201,24 @@ async def test_events_no_camera_can_cover_raise_alerts_without_clips(tmp_path: P
                 assert list(alert.clip_ids) == []
     finally:
         await clipper.stop(1.0)
+
+
+async def test_a_registers_clock_offset_moves_the_clip_window(tmp_path: Path) -> None:
+    """A register whose clock runs 90 s ahead of the cameras: its event at
+    12:01:30 on the POS clock is on video at 12:00:00."""
+    settings = make_settings(
+        tmp_path, registers=[{"id": "till-1", "cameras": CAMERAS, "clock_offset_seconds": 90}]
+    )
+    clipper = await clipper_service.start(settings)
+    try:
+        async with running(settings) as events:
+            event = refund()
+            response = await events.submit(event)
+            on_video = from_timestamp(event.occurred_at) - timedelta(seconds=90)
+            assert from_timestamp(response.alert.occurred_at) == on_video
+            assert response.alert.event.occurred_at == event.occurred_at  # as sent
+            for clip in await clips_of(settings, response.alert.id):
+                assert from_timestamp(clip.event_time) == on_video
+                assert from_timestamp(clip.start_time) == on_video - timedelta(seconds=1)
+    finally:
+        await clipper.stop(1.0)

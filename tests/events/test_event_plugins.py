@@ -15,6 +15,7 @@ import numpy as np
 import pluggy
 import pytest
 
+import eventclip.plugins
 from eventclip import hookimpl
 from eventclip.config import CameraConfig, ConfigError
 from eventclip.events.detectors import detector_options
@@ -31,10 +32,6 @@ from eventclip.events.types import Frame, RiskScore
 from .harness import BUILTIN_RULES, make_event, make_settings, refund, running
 
 (BUILTIN,) = BUILTIN_RULES
-
-
-def no_options(name: str) -> dict:
-    return {}
 
 
 class Raises:
@@ -118,13 +115,17 @@ def throwaway(pm: pluggy.PluginManager) -> Iterator[dict[str, object]]:
 
 
 def test_builtins_are_registered_as_plugins(pm: pluggy.PluginManager) -> None:
-    assert DEFAULT_PLUGINS == (
-        "eventclip.plugins.refund_without_approval",
-        "eventclip.plugins.detection_confidence",
-        "eventclip.plugins.hazard",
-        "eventclip.plugins.onnx_detector",
-    )
+    # Every module of eventclip.plugins that implements a hook is a built-in.
+    package = Path(eventclip.plugins.__file__).parent
+    with_hooks = {
+        f"eventclip.plugins.{path.stem}"
+        for path in package.glob("*.py")
+        if "@hookimpl" in path.read_text()
+    }
+    assert set(DEFAULT_PLUGINS) == with_hooks
     assert BUILTIN in plugin_names(pm)
+    everything = plugin_names(create_plugin_manager(None))
+    assert {name.rsplit(".", 1)[1] for name in DEFAULT_PLUGINS} <= set(everything)
 
 
 async def test_failing_plugins_are_isolated_and_reported(
