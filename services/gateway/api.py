@@ -12,13 +12,14 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from eventclip import receipts
 from eventclip.gateway.backends import UNARY_TIMEOUT_SECONDS, Backends
-from eventclip.gateway.errors import backend_errors
+from eventclip.gateway.errors import ApiError, backend_errors
 from eventclip.gateway.media import etag_matches, evidence_response, media_response
 from eventclip.gateway.openapi import error_responses, json_content, schema_ref
 from eventclip.gateway.protojson import parse, read_json, to_json
 from eventclip.gateway.signed_urls import current_link_signer, media_links
-from eventclip.timeutil import to_duration, to_timestamp
+from eventclip.timeutil import from_timestamp, to_duration, to_timestamp
 from eventclip.v1 import buffer_pb2, clips_pb2, events_pb2
 from eventclip.validation import MAX_DURATION_SECONDS, MAX_ID_CHARS
 
@@ -75,6 +76,8 @@ def clip_resource(clip: clips_pb2.Clip) -> dict[str, Any]:
         "metadata": sign(f"{base}/metadata.json"),
         "audit": f"{base}/audit",
     }
+    if clip.alert_id:  # evidence of an alert: its POS transaction as timed text
+        links["receipt"] = sign(f"{base}/receipt.vtt")
     return {**to_json(clip), "links": links}
 
 
@@ -567,6 +570,46 @@ async def get_clip_metadata(
         request,
         download=download,
     )
+
+
+@router.get(
+    "/clips/{clip_id}/receipt.vtt",
+    summary="The POS transaction over the clip, as WebVTT",
+    description=(
+        "The receipt of the event the clip is evidence for, as timed text for an HTML "
+        "`<track>`: each line from the time it was rung up, then the event (total, "
+        "tender, approval), on the clip's timeline (0 = its first frame; POS times "
+        "corrected by the register's clock offset). 404 for a clip without a POS event."
+    ),
+    response_class=Response,
+    responses={
+        200: {"description": "The WebVTT file", "content": {"text/vtt": {}}},
+        **error_responses(404, 412, 503, 504),
+    },
+)
+async def get_clip_receipt(clip_id: str, clients: Clients) -> Response:
+    with backend_errors("clipper"):
+        clip = await clients.clips.GetClip(
+            clips_pb2.GetClipRequest(id=clip_id), timeout=UNARY_TIMEOUT_SECONDS
+        )
+    if not clip.alert_id:
+        raise ApiError(404, "NOT_FOUND", f"clip {clip_id} is not evidence of a POS event")
+    if not clip.HasField("media_start_time"):
+        state = clips_pb2.Clip.State.Name(clip.state)
+        raise ApiError(412, "FAILED_PRECONDITION", f"clip {clip_id} has no video yet ({state})")
+    with backend_errors("events"):
+        alert = await clients.events.GetAlert(
+            events_pb2.GetAlertRequest(id=clip.alert_id), timeout=UNARY_TIMEOUT_SECONDS
+        )
+    if alert.event.type == events_pb2.PosEvent.DETECTION:
+        raise ApiError(404, "NOT_FOUND", f"clip {clip_id} is of a detection, not a POS event")
+    cues = receipts.receipt_cues(
+        alert.event,
+        from_timestamp(alert.occurred_at),
+        from_timestamp(clip.media_start_time),
+        from_timestamp(clip.media_end_time),
+    )
+    return Response(receipts.webvtt(cues), media_type="text/vtt; charset=utf-8")
 
 
 @router.get(

@@ -1,4 +1,4 @@
-"""Signed media URLs: links to a clip's video, thumbnail and sidecar that a
+"""Signed media URLs: links to a clip's video, thumbnail, sidecar and receipt that a
 ``<video src>`` or an ``<a href>`` can follow without an Authorization header,
 and that stop working after ``auth.media_url_ttl_seconds``.
 
@@ -70,7 +70,7 @@ def verify(
 current_link_signer: contextvars.ContextVar[Callable[[str], str] | None] = contextvars.ContextVar(
     "current_link_signer", default=None
 )
-_MEDIA_SUFFIXES = ("/video", "/thumbnail", "/metadata.json")
+_MEDIA_SUFFIXES = ("/video", "/thumbnail", "/metadata.json", "/receipt.vtt")
 
 
 async def media_links(request: Request) -> None:

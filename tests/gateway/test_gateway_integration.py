@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -473,6 +474,73 @@ async def test_docs_serve(suite: Suite) -> None:
         "/api/v1/alerts/{alert_id}/evidence.zip",
         "/api/v1/evidence/public-key",
     } <= set(paths)
+
+
+async def test_the_receipt_is_served_as_webvtt_on_the_clips_timeline(suite: Suite) -> None:
+    """Each line from its scan time, then the event (total, tender, approval),
+    relative to the clip's first frame; a card number typed into a description
+    is masked; a manual clip has no receipt."""
+    await wait_buffered(suite.http, ROLL_SECONDS + 1)
+    occurred = utcnow() - timedelta(seconds=0.5)
+
+    def at(seconds_before: float) -> str:
+        return (occurred - timedelta(seconds=seconds_before)).isoformat().replace("+00:00", "Z")
+
+    usd = {"currencyCode": "USD", "units": "250"}
+    body = refund(
+        occurredAt=at(0),
+        lines=[
+            {"sku": "1", "description": "Drill", "amount": usd, "scannedAt": at(1.0)},
+            {"sku": "2", "description": "Gift card 4111 1111 1111 1111", "amount": usd},
+        ],
+        tender={"kind": "CARD", "cardLast4": "4242"},
+    )
+    alert = (await suite.http.post("/api/v1/events", json=body)).json()["alert"]
+    assert alert["clipIds"], alert["noClipReason"]
+    clip = await wait_settled(suite.http, alert["clipIds"][0])
+    assert clip["state"] == "READY", clip
+    response = await suite.http.get(clip["links"]["receipt"])
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/vtt; charset=utf-8"
+    text = response.text
+    assert text.startswith("WEBVTT\n")
+    cues = re.findall(
+        r"(\d\d):(\d\d):(\d\d)\.(\d{3}) --> (\d\d):(\d\d):(\d\d)\.(\d{3})\n(.*?)(?:\n\n|\n?\Z)",
+        text,
+        re.S,
+    )
+    assert len(cues) == 2, text
+
+    def seconds(h: str, m: str, s: str, ms: str) -> float:
+        return int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000
+
+    media_start = datetime.fromisoformat(clip["mediaStartTime"])
+    first_start, first_end = seconds(*cues[0][:4]), seconds(*cues[0][4:8])
+    second_start, second_end = seconds(*cues[1][:4]), seconds(*cues[1][4:8])
+    scanned = (occurred - timedelta(seconds=1.0) - media_start).total_seconds()
+    on_event = (occurred - media_start).total_seconds()
+    assert first_start == pytest.approx(scanned, abs=0.002)
+    assert first_end == second_start == pytest.approx(on_event, abs=0.002)
+    assert second_end == pytest.approx(float(clip["duration"].rstrip("s")), abs=0.002)
+    assert "1 x Drill  USD 250.00" in cues[0][8] and "Gift card" not in cues[0][8]
+    assert "1 x Gift card **** 1111  USD 250.00" in cues[1][8]
+    assert "total USD 500.00 · card **** 4242 · no approval" in cues[1][8]
+    assert "4111" not in text
+
+    manual = await suite.http.post(
+        "/api/v1/clips",
+        json={
+            "cameraId": CAMERA,
+            "timestamp": at(2),
+            "preRollSeconds": 0.5,
+            "postRollSeconds": 0.5,
+        },
+    )
+    assert manual.status_code == 202, manual.text
+    manual_clip = manual.json()
+    assert "receipt" not in manual_clip["links"]
+    missing = await suite.http.get(f"/api/v1/clips/{manual_clip['id']}/receipt.vtt")
+    assert error_status(missing) == (404, "NOT_FOUND")
 
 
 async def test_health_follows_the_backends(suite: Suite) -> None:
