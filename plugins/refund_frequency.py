@@ -13,7 +13,13 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field
 
 from eventclip import hookimpl
-from eventclip.events.types import PosEvent, RiskScore, RuleContext, format_money
+from eventclip.events.types import (
+    MAX_RELATED_EVENTS,
+    PosEvent,
+    RiskScore,
+    RuleContext,
+    format_money,
+)
 from eventclip.plugins.operator_history import human_window
 
 
@@ -52,4 +58,9 @@ def score_event(
         )
     else:
         return None
-    return RiskScore(options.score, f"{why} (at most {options.max_count - 1} expected)")
+    return RiskScore(
+        options.score,
+        f"{why} (at most {options.max_count - 1} expected)",
+        # The earlier refunds belong on the alert's video too.
+        related_event_ids=tuple(e.event_id for e in earlier[:MAX_RELATED_EVENTS]),
+    )

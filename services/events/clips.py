@@ -135,7 +135,7 @@ class ClipRequester:
         request = clips_pb2.CreateClipRequest(
             camera_id=camera,
             event_time=to_timestamp(as_utc(alert.occurred_at)),
-            pre_roll=to_duration(self.settings.clips.pre_roll_seconds),
+            pre_roll=to_duration(alert_pre_roll(alert, self.settings)),
             post_roll=to_duration(self.settings.clips.post_roll_seconds),
             event_id=alert.event_id,
             alert_id=alert.id,
@@ -215,3 +215,11 @@ class ClipRequester:
             ) as channel:
                 done = await asyncio.gather(*(self._request_on(channel, a) for a in alerts))
         return sum(1 for alert in done if alert.clips_pending)
+
+
+def alert_pre_roll(alert: AlertRecord, settings: Settings) -> float:
+    """Seconds of pre-roll for ``alert``'s clips: its own (related events), or
+    the configured one."""
+    if alert.pre_roll_seconds is not None:
+        return alert.pre_roll_seconds
+    return settings.clips.pre_roll_seconds

@@ -43,3 +43,10 @@ def detect(
 @hookspec
 def detector_options() -> type[BaseModel]:
     """The pydantic model of this detector's per-camera options, validated at start-up."""
+
+
+@hookspec
+def startup(options: BaseModel | Mapping[str, Any]) -> Awaitable[None] | None:
+    """Prepare once when the events service starts, before the first event (load a list, open a client)."""
+    # options: as score_event gets them; a plugin that raises or passes
+    # plugin_timeout_seconds stops the start with its name.

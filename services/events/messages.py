@@ -19,7 +19,7 @@ from eventclip.config import Settings
 from eventclip.errors import InvalidArgument, NotFound
 from eventclip.events import types
 from eventclip.events.models import AlertRecord, PosEventRecord
-from eventclip.timeutil import as_utc, from_timestamp, to_timestamp
+from eventclip.timeutil import as_utc, from_timestamp, to_duration, to_timestamp
 from eventclip.v1 import events_pb2
 
 PosEventType = events_pb2.PosEvent.Type
@@ -440,7 +440,13 @@ def event_message(record: PosEventRecord) -> events_pb2.PosEvent:
 
 def rule_results(reasons: Sequence[dict]) -> list[events_pb2.RuleResult]:
     return [
-        events_pb2.RuleResult(rule=r["rule"], score=r["score"], reason=r["reason"]) for r in reasons
+        events_pb2.RuleResult(
+            rule=r["rule"],
+            score=r["score"],
+            reason=r["reason"],
+            related_event_ids=r.get("related_event_ids", []),
+        )
+        for r in reasons
     ]
 
 
@@ -458,4 +464,7 @@ def alert_message(alert: AlertRecord, event: events_pb2.PosEvent) -> events_pb2.
         create_time=to_timestamp(as_utc(alert.create_time)),
         event=event,
         no_clip_reason=alert.no_clip_reason,
+        pre_roll=(
+            to_duration(alert.pre_roll_seconds) if alert.pre_roll_seconds is not None else None
+        ),
     )

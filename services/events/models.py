@@ -95,6 +95,8 @@ class AlertRecord(EventsTable, table=True):
     clips_pending: bool = Field(default=False, index=True)
     #: Why cameras of the register get no clip (Alert.no_clip_reason).
     no_clip_reason: str = Field(default="", max_length=4096)
+    #: Pre-roll of its clips, seconds; None: clips.pre_roll_seconds (Alert.pre_roll).
+    pre_roll_seconds: float | None = Field(default=None)
     #: Bumped on every update (optimistic concurrency for the clip columns).
     revision: int = 0
     occurred_at: datetime = _utc_column()

@@ -216,7 +216,12 @@ class PluginRunner:
             elif isinstance(outcome, RiskScore):
                 try:
                     # Re-validate: the dataclass can be bypassed (object.__setattr__).
-                    scores.append((impl.plugin_name, RiskScore(outcome.score, outcome.reason)))
+                    scores.append(
+                        (
+                            impl.plugin_name,
+                            RiskScore(outcome.score, outcome.reason, outcome.related_event_ids),
+                        )
+                    )
                 except ValueError as err:
                     failures.append(self._failed(impl.plugin_name, f"invalid RiskScore: {err}"))
             else:
@@ -228,6 +233,17 @@ class PluginRunner:
                     )
                 )
         return PluginScores(scores, failures)
+
+    async def startup(
+        self, options_for: Callable[[str], BaseModel | Mapping[str, Any]]
+    ) -> list[PluginFailure]:
+        """Every ``startup`` implementation, each with its options, at once;
+        the ones that raised or timed out."""
+        impls = self.pm.hook.startup.get_hookimpls()
+        outcomes = await asyncio.gather(
+            *(self._call(impl, options=_copy_of(options_for(impl.plugin_name))) for impl in impls)
+        )
+        return [outcome for outcome in outcomes if isinstance(outcome, PluginFailure)]
 
     async def detect(self, frame: Frame, options: Mapping[str, Any]) -> PluginDetections:
         """Every detector in ``options`` (plugin name -> its validated options

@@ -22,7 +22,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import grpc
@@ -47,7 +47,7 @@ from eventclip.events.history import EventHistory
 from eventclip.events.incidents import Incidents
 from eventclip.events.models import AlertRecord, PosEventRecord
 from eventclip.events.plugin_options import rule_options
-from eventclip.events.plugins import PluginRunner, create_plugin_manager
+from eventclip.events.plugins import PluginLoadError, PluginRunner, create_plugin_manager
 from eventclip.events.pos_mqtt import PosEventSubscriber
 from eventclip.events.store import EventStore
 from eventclip.pagination import PageCursor
@@ -222,7 +222,12 @@ class EventProcessor:
                 EventHistory(self.store, plugin_event),
             )
             results = [
-                events_pb2.RuleResult(rule=name, score=score.score, reason=score.reason)
+                events_pb2.RuleResult(
+                    rule=name,
+                    score=score.score,
+                    reason=score.reason,
+                    related_event_ids=score.related_event_ids,
+                )
                 for name, score in outcome.scores
                 if score.score > 0
             ]
@@ -264,8 +269,19 @@ class EventProcessor:
             register_id=event.register_id,
             risk_score=assessment.risk_score,
             reasons=[
-                {"rule": r.rule, "score": r.score, "reason": r.reason} for r in assessment.results
+                {
+                    "rule": r.rule,
+                    "score": r.score,
+                    "reason": r.reason,
+                    **(
+                        {"related_event_ids": list(r.related_event_ids)}
+                        if r.related_event_ids
+                        else {}
+                    ),
+                }
+                for r in assessment.results
             ],
+            pre_roll_seconds=await self._pre_roll_for_related(occurred, assessment),
             clip_ids=[],
             pending_cameras=cameras,
             clips_pending=bool(cameras),
@@ -279,6 +295,30 @@ class EventProcessor:
             # An earlier, unfinished attempt may have raised it already: that one stays.
             alert = await asyncio.to_thread(self.store.create_alert, record)
             return await self.clips.request(alert)
+
+    def on_video(self, event: PosEventRecord) -> datetime:
+        """When a stored event is on video: its occurred_at on the cameras'
+        clock (its register's clock offset applied)."""
+        register = self.settings.register(event.register_id)
+        offset = register.clock_offset_seconds if register is not None else 0.0
+        return as_utc(event.occurred_at) - timedelta(seconds=offset)
+
+    async def _pre_roll_for_related(
+        self, occurred: datetime, assessment: events_pb2.Assessment
+    ) -> float | None:
+        """A pre-roll reaching the earliest related event the rules named, with
+        the configured pre-roll before it, capped so the clip stays within
+        clips.max_seconds; None when the configured one already covers them."""
+        related = {i for r in assessment.results for i in r.related_event_ids}
+        if not related:
+            return None
+        stored = await asyncio.to_thread(lambda: [self.store.get_event(i) for i in related])
+        times = [self.on_video(e) for e in stored if e is not None]
+        clips = self.settings.clips
+        if not times or min(times) >= occurred - timedelta(seconds=clips.pre_roll_seconds):
+            return None
+        wanted = (occurred - min(times)).total_seconds() + clips.pre_roll_seconds
+        return min(wanted, clips.max_seconds - clips.post_roll_seconds)
 
     async def get_alert(self, request: events_pb2.GetAlertRequest) -> events_pb2.Alert:
         """One alert with its event. Raises InvalidArgument (no id), NotFound."""
@@ -403,8 +443,14 @@ async def start(
     # ConfigError before anything starts:
     chosen_rules = rule_options(pm, settings.rules)
     chosen_detectors = detector_options(pm, settings.cameras)
-    store = await asyncio.to_thread(EventStore.open, settings.effective_database_url)
     runner = PluginRunner(pm, settings.plugin_timeout_seconds)
+    if failed := await runner.startup(lambda name: chosen_rules.get(name, {})):
+        raise PluginLoadError(
+            "plugins failed to start: "
+            + "; ".join(f"{f.plugin}: {f.error}" for f in failed)
+            + " (fix them, or leave them out of the `plugins` allowlist)"
+        )
+    store = await asyncio.to_thread(EventStore.open, settings.effective_database_url)
     clips = ClipRequester(settings, store, clip_retry or ClipRetryPolicy())
     processor = EventProcessor(settings, store, runner, clips, chosen_rules)
     if open_incidents := await processor.restore_incidents():

@@ -113,10 +113,14 @@ class PosEvent:
 @dataclass(frozen=True, slots=True)
 class RiskScore:
     """A rule's verdict: ``score`` in [0, 1] (0 = no risk) and a human ``reason``
-    shown to the loss-prevention manager. Raises ValueError when out of range."""
+    shown to the loss-prevention manager. ``related_event_ids``: earlier events
+    that are part of what the rule saw (say, the operator's earlier refunds):
+    the alert's clips start early enough to show them too (at most
+    ``clips.max_seconds`` in all). Raises ValueError when out of range."""
 
     score: float
     reason: str
+    related_event_ids: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         score = self.score
@@ -127,7 +131,13 @@ class RiskScore:
             raise ValueError(f"score must be in [0, 1], got {score!r}")
         if not isinstance(self.reason, str):
             raise ValueError(f"reason must be a string, got {self.reason!r}")
+        related = tuple(self.related_event_ids)
+        if len(related) > MAX_RELATED_EVENTS or not all(isinstance(i, str) for i in related):
+            raise ValueError(
+                f"related_event_ids must be at most {MAX_RELATED_EVENTS} event ids (strings)"
+            )
         object.__setattr__(self, "score", score)
+        object.__setattr__(self, "related_event_ids", related)
 
 
 def format_money(amount: Decimal, currency: str | None) -> str:
@@ -203,6 +213,9 @@ class Detection:
         object.__setattr__(self, "box", (x0, y0, x1, y1))
         object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes)))
 
+
+#: Most events one RiskScore may name as related.
+MAX_RELATED_EVENTS = 100
 
 #: Whose events a rule asks for: the same operator's, register's or store's.
 By = Literal["operator", "register", "store"]

@@ -222,3 +222,40 @@ async def test_a_registers_clock_offset_moves_the_clip_window(tmp_path: Path) ->
                 assert from_timestamp(clip.start_time) == on_video - timedelta(seconds=1)
     finally:
         await clipper.stop(1.0)
+
+
+async def test_related_events_a_rule_names_widen_the_clip_window(tmp_path: Path) -> None:
+    """refund_frequency names the operator's earlier refunds: the alert's clips
+    start the configured pre-roll before the first of them."""
+    settings = make_settings(
+        tmp_path,
+        plugins=["refund_frequency"],
+        rules={"refund_frequency": {"max_count": 3, "window_seconds": 600}},
+    )
+    clipper = await clipper_service.start(settings)
+    try:
+        async with running(settings) as events:
+            now = utcnow()
+            first, second, third = (
+                refund(event_id=f"rf-{n}", occurred_at=to_timestamp(now - timedelta(seconds=s)))
+                for n, s in ((1, 20), (2, 10), (3, 0.5))
+            )
+            assert not (await events.submit(first)).HasField("alert")
+            assert not (await events.submit(second)).HasField("alert")
+            response = await events.submit(third)
+            alert = response.alert
+            [result] = alert.reasons
+            assert result.rule == "refund_frequency"
+            assert set(result.related_event_ids) == {"rf-1", "rf-2"}
+            earliest = from_timestamp(first.occurred_at)
+            occurred = from_timestamp(third.occurred_at)
+            wanted = (occurred - earliest).total_seconds() + 1  # the pre-roll before it
+            assert alert.pre_roll.ToTimedelta().total_seconds() == pytest.approx(wanted, abs=1e-3)
+            for clip in await clips_of(settings, alert.id):
+                assert from_timestamp(clip.start_time) == earliest - timedelta(seconds=1)
+                assert from_timestamp(clip.end_time) == occurred + timedelta(seconds=1)
+            stored = await events.stub.GetAlert(events_pb2.GetAlertRequest(id=alert.id))
+            assert stored.pre_roll == alert.pre_roll
+            assert list(stored.reasons[0].related_event_ids) == list(result.related_event_ids)
+    finally:
+        await clipper.stop(1.0)

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 
 from eventclip import PROJECT_NAME
-from eventclip.config import CameraConfig, ConfigError
+from eventclip.config import CameraConfig, ConfigError, load_settings
 from eventclip.events import hookspecs
 from eventclip.events.detectors import detector_options
 from eventclip.events.plugin_options import rule_options
-from eventclip.events.plugins import PluginRunner, create_plugin_manager
+from eventclip.events.plugins import PluginLoadError, PluginRunner, create_plugin_manager
+from eventclip.events.service import start
 from eventclip.events.types import Frame, PosEvent, RiskScore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -173,3 +174,30 @@ def test_the_third_party_rule_and_its_tests_from_the_docs_work() -> None:
             doc_tests[name]()  # type: ignore[operator]
     finally:
         del sys.modules["eventclip_refund_burst"]
+
+
+async def test_hook_startup_example_prepares_once_and_a_failing_start_stops_the_service(
+    tmp_path: Path,
+) -> None:
+    (blocked,) = doc_examples("startup")
+    listing = tmp_path / "blocked.txt"
+    listing.write_text("op-13\nop-99\n")
+    pm = create_plugin_manager([])
+    pm.register(blocked, name="blocked")
+    runner = PluginRunner(pm, timeout=1.0)
+    assert await runner.startup(lambda name: {"path": str(listing)}) == []
+    event = PosEvent("e1", "SALE", "s1", "till-1", datetime.now(UTC), operator_id="op-13")
+    outcome = await runner.score_event(event, lambda name: {})
+    assert outcome.scores == [("blocked", RiskScore(0.9, "operator op-13 is on the blocked list"))]
+
+    settings = load_settings(
+        data_dir=tmp_path,
+        plugins=[],
+        services={"events": {"port": 0}},
+    )
+    with pytest.raises(PluginLoadError, match=r"plugins failed to start: blocked: raised"):
+        pm_missing = create_plugin_manager([])
+        blocked.BLOCKED.clear()
+        pm_missing.register(blocked, name="blocked")
+        settings.rules = {"blocked": {"path": str(tmp_path / "missing.txt")}}
+        await start(settings, plugin_manager=pm_missing)

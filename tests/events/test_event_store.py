@@ -78,7 +78,7 @@ def test_migration_creates_the_tables_and_is_repeatable(database_url: str) -> No
             version = conn.execute(
                 sqlalchemy.text("SELECT version_num FROM alembic_version_events")
             )
-            assert version.scalar() == "0005"
+            assert version.scalar() == "0006"
     finally:
         store.close()
 
@@ -99,8 +99,9 @@ def test_alerts_stored_before_no_clip_reason_read_back_with_none(database_url: s
         event_columns = [c._copy() for c in PosEventRecord.__table__.c if c.name not in later]
         events_0001 = sqlalchemy.Table("pos_events", sqlalchemy.MetaData(), *event_columns)
         session.execute(sqlalchemy.insert(events_0001).values(**event.model_dump(exclude=later)))
-        old = alert_row("old-1").model_dump(exclude={"no_clip_reason"})
-        columns = [c._copy() for c in AlertRecord.__table__.c if c.name != "no_clip_reason"]
+        later_alert = {"no_clip_reason", "pre_roll_seconds"}
+        old = alert_row("old-1").model_dump(exclude=later_alert)
+        columns = [c._copy() for c in AlertRecord.__table__.c if c.name not in later_alert]
         alerts_0001 = sqlalchemy.Table("alerts", sqlalchemy.MetaData(), *columns)
         session.execute(sqlalchemy.insert(alerts_0001).values(**old))
         session.commit()

@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.type import money_pb2 as _money_pb2
 from google.protobuf.internal import containers as _containers
@@ -166,14 +167,16 @@ class SubmitDetectionRequest(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., store_id: _Optional[str] = ..., detection: _Optional[_Union[Detection, _Mapping]] = ..., onset_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class RuleResult(_message.Message):
-    __slots__ = ("rule", "score", "reason")
+    __slots__ = ("rule", "score", "reason", "related_event_ids")
     RULE_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    RELATED_EVENT_IDS_FIELD_NUMBER: _ClassVar[int]
     rule: str
     score: float
     reason: str
-    def __init__(self, rule: _Optional[str] = ..., score: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
+    related_event_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, rule: _Optional[str] = ..., score: _Optional[float] = ..., reason: _Optional[str] = ..., related_event_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Assessment(_message.Message):
     __slots__ = ("risk_score", "threshold", "results", "failed_rules")
@@ -188,7 +191,7 @@ class Assessment(_message.Message):
     def __init__(self, risk_score: _Optional[float] = ..., threshold: _Optional[float] = ..., results: _Optional[_Iterable[_Union[RuleResult, _Mapping]]] = ..., failed_rules: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Alert(_message.Message):
-    __slots__ = ("id", "event_id", "store_id", "register_id", "risk_score", "reasons", "clip_ids", "occurred_at", "create_time", "event", "no_clip_reason")
+    __slots__ = ("id", "event_id", "store_id", "register_id", "risk_score", "reasons", "clip_ids", "occurred_at", "create_time", "event", "no_clip_reason", "pre_roll")
     ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -200,6 +203,7 @@ class Alert(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
     NO_CLIP_REASON_FIELD_NUMBER: _ClassVar[int]
+    PRE_ROLL_FIELD_NUMBER: _ClassVar[int]
     id: str
     event_id: str
     store_id: str
@@ -211,7 +215,8 @@ class Alert(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     event: PosEvent
     no_clip_reason: str
-    def __init__(self, id: _Optional[str] = ..., event_id: _Optional[str] = ..., store_id: _Optional[str] = ..., register_id: _Optional[str] = ..., risk_score: _Optional[float] = ..., reasons: _Optional[_Iterable[_Union[RuleResult, _Mapping]]] = ..., clip_ids: _Optional[_Iterable[str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event: _Optional[_Union[PosEvent, _Mapping]] = ..., no_clip_reason: _Optional[str] = ...) -> None: ...
+    pre_roll: _duration_pb2.Duration
+    def __init__(self, id: _Optional[str] = ..., event_id: _Optional[str] = ..., store_id: _Optional[str] = ..., register_id: _Optional[str] = ..., risk_score: _Optional[float] = ..., reasons: _Optional[_Iterable[_Union[RuleResult, _Mapping]]] = ..., clip_ids: _Optional[_Iterable[str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event: _Optional[_Union[PosEvent, _Mapping]] = ..., no_clip_reason: _Optional[str] = ..., pre_roll: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class SubmitEventRequest(_message.Message):
     __slots__ = ("event",)
