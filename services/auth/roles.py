@@ -55,6 +55,7 @@ METHOD_PERMISSION: dict[str, str] = {
     _CLIPS + "ReleaseClip": REVIEW,
     _CLIPS + "ExportEvidence": REVIEW,
     _EVENTS + "SubmitEvent": SUBMIT,
+    _EVENTS + "StreamEvents": SUBMIT,
     _EVENTS + "SubmitDetection": SUBMIT,
     _EVENTS + "GetAlert": READ,
     _EVENTS + "ListAlerts": READ,

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,7 +32,7 @@ from pydantic import BaseModel
 
 from eventclip import pagination
 from eventclip.config import Settings
-from eventclip.errors import AlreadyExists, InvalidArgument, NotFound
+from eventclip.errors import AlreadyExists, InvalidArgument, NotFound, ServiceError
 from eventclip.events import messages, risk
 from eventclip.events.clip_window import split_cameras
 from eventclip.events.clips import CREATE_CLIP_TIMEOUT_SECONDS, ClipRequester, ClipRetryPolicy
@@ -50,11 +50,13 @@ from eventclip.events.plugin_options import rule_options
 from eventclip.events.plugins import PluginLoadError, PluginRunner, create_plugin_manager
 from eventclip.events.pos_mqtt import PosEventSubscriber
 from eventclip.events.store import EventStore
+from eventclip.events.streaming import answers_in_order
 from eventclip.pagination import PageCursor
 from eventclip.retry import Backoff, retry_async
-from eventclip.rpc import Registration, grpc_method, open_channel, start_server
+from eventclip.rpc import Registration, grpc_method, internal_error, open_channel, start_server
 from eventclip.timeutil import as_utc, from_timestamp, utcnow
 from eventclip.v1 import events_pb2, events_pb2_grpc
+from eventclip.validation import check_request
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -367,6 +369,33 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
         self, request: events_pb2.SubmitEventRequest, context: grpc.aio.ServicerContext
     ) -> events_pb2.SubmitEventResponse:
         return await self.processor.submit(request)
+
+    @grpc_method
+    async def StreamEvents(
+        self,
+        requests: AsyncIterator[events_pb2.StreamEventsRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[events_pb2.StreamEventsResponse]:
+        async for answer in answers_in_order(requests, self._stream_answer):
+            yield answer
+
+    async def _stream_answer(
+        self, request: events_pb2.StreamEventsRequest
+    ) -> events_pb2.StreamEventsResponse:
+        """One streamed event's answer: its response, or the status SubmitEvent
+        would have failed with."""
+        answer = events_pb2.StreamEventsResponse(event_id=request.event.event_id)
+        try:
+            check_request(request)
+            answer.response.CopyFrom(
+                await self.processor.submit(events_pb2.SubmitEventRequest(event=request.event))
+            )
+        except ServiceError as err:
+            answer.error.code, answer.error.message = err.code.value[0], str(err)
+        except Exception as err:
+            answer.error.code = grpc.StatusCode.INTERNAL.value[0]
+            answer.error.message = internal_error("StreamEvents", err)
+        return answer
 
     @grpc_method
     async def SubmitDetection(

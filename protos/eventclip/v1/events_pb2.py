@@ -24,10 +24,11 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from google.type import money_pb2 as google_dot_type_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65ventclip/v1/events.proto\x12\x0c\x65ventclip.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/type/money.proto\"\xcb\x05\n\x08PosEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12)\n\x04type\x18\x02 \x01(\x0e\x32\x1b.eventclip.v1.PosEvent.Type\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12\x13\n\x0bregister_id\x18\x04 \x01(\t\x12\x13\n\x0boperator_id\x18\x05 \x01(\t\x12\x13\n\x0b\x61pprover_id\x18\x06 \x01(\t\x12\"\n\x06\x61mount\x18\x07 \x01(\x0b\x32\x12.google.type.Money\x12\x16\n\x0etransaction_id\x18\x08 \x01(\t\x12/\n\x0boccurred_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12:\n\nattributes\x18\n \x03(\x0b\x32&.eventclip.v1.PosEvent.AttributesEntry\x12*\n\tdetection\x18\x0b \x01(\x0b\x32\x17.eventclip.v1.Detection\x12$\n\x05lines\x18\x0c \x03(\x0b\x32\x15.eventclip.v1.PosLine\x12$\n\x06tender\x18\r \x01(\x0b\x32\x14.eventclip.v1.Tender\x12\x13\n\x0b\x63ustomer_id\x18\x0e \x01(\t\x12\x1f\n\x17original_transaction_id\x18\x0f \x01(\t\x12+\n\x07sent_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"z\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x08\n\x04SALE\x10\x01\x12\n\n\x06REFUND\x10\x02\x12\x08\n\x04VOID\x10\x03\x12\x0b\n\x07NO_SALE\x10\x04\x12\x12\n\x0ePRICE_OVERRIDE\x10\x05\x12\x0c\n\x08\x44ISCOUNT\x10\x06\x12\r\n\tDETECTION\x10\x07\"\xca\x01\n\x07PosLine\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x01\x12\"\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.google.type.Money\x12\x0e\n\x06voided\x18\x05 \x01(\x08\x12.\n\nscanned_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x0blist_amount\x18\x07 \x01(\x0b\x32\x12.google.type.Money\"\xde\x01\n\x06Tender\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.eventclip.v1.Tender.Kind\x12\"\n\x06\x61mount\x18\x02 \x01(\x0b\x32\x12.google.type.Money\x12\x12\n\ncard_last4\x18\x03 \x01(\t\"s\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x08\n\x04\x43\x41SH\x10\x01\x12\x08\n\x04\x43\x41RD\x10\x02\x12\r\n\tGIFT_CARD\x10\x03\x12\n\n\x06MOBILE\x10\x04\x12\t\n\x05\x43HECK\x10\x05\x12\x10\n\x0cSTORE_CREDIT\x10\x06\x12\t\n\x05OTHER\x10\x07\"I\n\x0b\x42oundingBox\x12\r\n\x05x_min\x18\x01 \x01(\x01\x12\r\n\x05y_min\x18\x02 \x01(\x01\x12\r\n\x05x_max\x18\x03 \x01(\x01\x12\r\n\x05y_max\x18\x04 \x01(\x01\"{\n\tDetection\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x12\n\nconfidence\x18\x03 \x01(\x01\x12&\n\x03\x62ox\x18\x04 \x01(\x0b\x32\x19.eventclip.v1.BoundingBox\x12\x10\n\x08\x64\x65tector\x18\x05 \x01(\t\"\x95\x02\n\x16SubmitDetectionRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12*\n\tdetection\x18\x03 \x01(\x0b\x32\x17.eventclip.v1.Detection\x12.\n\nonset_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12H\n\nattributes\x18\x05 \x03(\x0b\x32\x34.eventclip.v1.SubmitDetectionRequest.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"T\n\nRuleResult\x12\x0c\n\x04rule\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x19\n\x11related_event_ids\x18\x04 \x03(\t\"t\n\nAssessment\x12\x12\n\nrisk_score\x18\x01 \x01(\x01\x12\x11\n\tthreshold\x18\x02 \x01(\x01\x12)\n\x07results\x18\x03 \x03(\x0b\x32\x18.eventclip.v1.RuleResult\x12\x14\n\x0c\x66\x61iled_rules\x18\x04 \x03(\t\"\xeb\x02\n\x05\x41lert\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12\x13\n\x0bregister_id\x18\x04 \x01(\t\x12\x12\n\nrisk_score\x18\x05 \x01(\x01\x12)\n\x07reasons\x18\x06 \x03(\x0b\x32\x18.eventclip.v1.RuleResult\x12\x10\n\x08\x63lip_ids\x18\x07 \x03(\t\x12/\n\x0boccurred_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x05\x65vent\x18\n \x01(\x0b\x32\x16.eventclip.v1.PosEvent\x12\x16\n\x0eno_clip_reason\x18\x0b \x01(\t\x12+\n\x08pre_roll\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\";\n\x12SubmitEventRequest\x12%\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x16.eventclip.v1.PosEvent\"\xc8\x01\n\x13SubmitEventResponse\x12%\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x16.eventclip.v1.PosEvent\x12,\n\nassessment\x18\x02 \x01(\x0b\x32\x18.eventclip.v1.Assessment\x12\"\n\x05\x61lert\x18\x03 \x01(\x0b\x32\x13.eventclip.v1.Alert\x12\x10\n\x08\x63lip_ids\x18\x04 \x03(\t\x12\x10\n\x08replayed\x18\x05 \x01(\x08\x12\x14\n\x0c\x64uplicate_of\x18\x06 \x01(\t\"\x1d\n\x0fGetAlertRequest\x12\n\n\x02id\x18\x01 \x01(\t\"a\n\x11ListAlertsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12\x13\n\x0bregister_id\x18\x04 \x01(\t\"R\n\x12ListAlertsResponse\x12#\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x13.eventclip.v1.Alert\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xcf\x02\n\x0c\x45ventService\x12R\n\x0bSubmitEvent\x12 .eventclip.v1.SubmitEventRequest\x1a!.eventclip.v1.SubmitEventResponse\x12Z\n\x0fSubmitDetection\x12$.eventclip.v1.SubmitDetectionRequest\x1a!.eventclip.v1.SubmitEventResponse\x12>\n\x08GetAlert\x12\x1d.eventclip.v1.GetAlertRequest\x1a\x13.eventclip.v1.Alert\x12O\n\nListAlerts\x12\x1f.eventclip.v1.ListAlertsRequest\x1a .eventclip.v1.ListAlertsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65ventclip/v1/events.proto\x12\x0c\x65ventclip.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x17google/type/money.proto\"\xcb\x05\n\x08PosEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12)\n\x04type\x18\x02 \x01(\x0e\x32\x1b.eventclip.v1.PosEvent.Type\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12\x13\n\x0bregister_id\x18\x04 \x01(\t\x12\x13\n\x0boperator_id\x18\x05 \x01(\t\x12\x13\n\x0b\x61pprover_id\x18\x06 \x01(\t\x12\"\n\x06\x61mount\x18\x07 \x01(\x0b\x32\x12.google.type.Money\x12\x16\n\x0etransaction_id\x18\x08 \x01(\t\x12/\n\x0boccurred_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12:\n\nattributes\x18\n \x03(\x0b\x32&.eventclip.v1.PosEvent.AttributesEntry\x12*\n\tdetection\x18\x0b \x01(\x0b\x32\x17.eventclip.v1.Detection\x12$\n\x05lines\x18\x0c \x03(\x0b\x32\x15.eventclip.v1.PosLine\x12$\n\x06tender\x18\r \x01(\x0b\x32\x14.eventclip.v1.Tender\x12\x13\n\x0b\x63ustomer_id\x18\x0e \x01(\t\x12\x1f\n\x17original_transaction_id\x18\x0f \x01(\t\x12+\n\x07sent_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"z\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x08\n\x04SALE\x10\x01\x12\n\n\x06REFUND\x10\x02\x12\x08\n\x04VOID\x10\x03\x12\x0b\n\x07NO_SALE\x10\x04\x12\x12\n\x0ePRICE_OVERRIDE\x10\x05\x12\x0c\n\x08\x44ISCOUNT\x10\x06\x12\r\n\tDETECTION\x10\x07\"\xca\x01\n\x07PosLine\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x01\x12\"\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x12.google.type.Money\x12\x0e\n\x06voided\x18\x05 \x01(\x08\x12.\n\nscanned_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x0blist_amount\x18\x07 \x01(\x0b\x32\x12.google.type.Money\"\xde\x01\n\x06Tender\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.eventclip.v1.Tender.Kind\x12\"\n\x06\x61mount\x18\x02 \x01(\x0b\x32\x12.google.type.Money\x12\x12\n\ncard_last4\x18\x03 \x01(\t\"s\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x08\n\x04\x43\x41SH\x10\x01\x12\x08\n\x04\x43\x41RD\x10\x02\x12\r\n\tGIFT_CARD\x10\x03\x12\n\n\x06MOBILE\x10\x04\x12\t\n\x05\x43HECK\x10\x05\x12\x10\n\x0cSTORE_CREDIT\x10\x06\x12\t\n\x05OTHER\x10\x07\"I\n\x0b\x42oundingBox\x12\r\n\x05x_min\x18\x01 \x01(\x01\x12\r\n\x05y_min\x18\x02 \x01(\x01\x12\r\n\x05x_max\x18\x03 \x01(\x01\x12\r\n\x05y_max\x18\x04 \x01(\x01\"{\n\tDetection\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x12\n\nconfidence\x18\x03 \x01(\x01\x12&\n\x03\x62ox\x18\x04 \x01(\x0b\x32\x19.eventclip.v1.BoundingBox\x12\x10\n\x08\x64\x65tector\x18\x05 \x01(\t\"\x95\x02\n\x16SubmitDetectionRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12*\n\tdetection\x18\x03 \x01(\x0b\x32\x17.eventclip.v1.Detection\x12.\n\nonset_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12H\n\nattributes\x18\x05 \x03(\x0b\x32\x34.eventclip.v1.SubmitDetectionRequest.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"T\n\nRuleResult\x12\x0c\n\x04rule\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x19\n\x11related_event_ids\x18\x04 \x03(\t\"t\n\nAssessment\x12\x12\n\nrisk_score\x18\x01 \x01(\x01\x12\x11\n\tthreshold\x18\x02 \x01(\x01\x12)\n\x07results\x18\x03 \x03(\x0b\x32\x18.eventclip.v1.RuleResult\x12\x14\n\x0c\x66\x61iled_rules\x18\x04 \x03(\t\"\xeb\x02\n\x05\x41lert\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12\x13\n\x0bregister_id\x18\x04 \x01(\t\x12\x12\n\nrisk_score\x18\x05 \x01(\x01\x12)\n\x07reasons\x18\x06 \x03(\x0b\x32\x18.eventclip.v1.RuleResult\x12\x10\n\x08\x63lip_ids\x18\x07 \x03(\t\x12/\n\x0boccurred_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x05\x65vent\x18\n \x01(\x0b\x32\x16.eventclip.v1.PosEvent\x12\x16\n\x0eno_clip_reason\x18\x0b \x01(\t\x12+\n\x08pre_roll\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\";\n\x12SubmitEventRequest\x12%\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x16.eventclip.v1.PosEvent\"\xc8\x01\n\x13SubmitEventResponse\x12%\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x16.eventclip.v1.PosEvent\x12,\n\nassessment\x18\x02 \x01(\x0b\x32\x18.eventclip.v1.Assessment\x12\"\n\x05\x61lert\x18\x03 \x01(\x0b\x32\x13.eventclip.v1.Alert\x12\x10\n\x08\x63lip_ids\x18\x04 \x03(\t\x12\x10\n\x08replayed\x18\x05 \x01(\x08\x12\x14\n\x0c\x64uplicate_of\x18\x06 \x01(\t\"<\n\x13StreamEventsRequest\x12%\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x16.eventclip.v1.PosEvent\"\x8e\x01\n\x14StreamEventsResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x35\n\x08response\x18\x02 \x01(\x0b\x32!.eventclip.v1.SubmitEventResponseH\x00\x12#\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\x08\n\x06result\"\x1d\n\x0fGetAlertRequest\x12\n\n\x02id\x18\x01 \x01(\t\"a\n\x11ListAlertsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12\x13\n\x0bregister_id\x18\x04 \x01(\t\"R\n\x12ListAlertsResponse\x12#\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x13.eventclip.v1.Alert\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xaa\x03\n\x0c\x45ventService\x12R\n\x0bSubmitEvent\x12 .eventclip.v1.SubmitEventRequest\x1a!.eventclip.v1.SubmitEventResponse\x12Z\n\x0fSubmitDetection\x12$.eventclip.v1.SubmitDetectionRequest\x1a!.eventclip.v1.SubmitEventResponse\x12Y\n\x0cStreamEvents\x12!.eventclip.v1.StreamEventsRequest\x1a\".eventclip.v1.StreamEventsResponse(\x01\x30\x01\x12>\n\x08GetAlert\x12\x1d.eventclip.v1.GetAlertRequest\x1a\x13.eventclip.v1.Alert\x12O\n\nListAlerts\x12\x1f.eventclip.v1.ListAlertsRequest\x1a .eventclip.v1.ListAlertsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,42 +39,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_POSEVENT_ATTRIBUTESENTRY']._serialized_options = b'8\001'
   _globals['_SUBMITDETECTIONREQUEST_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_SUBMITDETECTIONREQUEST_ATTRIBUTESENTRY']._serialized_options = b'8\001'
-  _globals['_POSEVENT']._serialized_start=134
-  _globals['_POSEVENT']._serialized_end=849
-  _globals['_POSEVENT_ATTRIBUTESENTRY']._serialized_start=676
-  _globals['_POSEVENT_ATTRIBUTESENTRY']._serialized_end=725
-  _globals['_POSEVENT_TYPE']._serialized_start=727
-  _globals['_POSEVENT_TYPE']._serialized_end=849
-  _globals['_POSLINE']._serialized_start=852
-  _globals['_POSLINE']._serialized_end=1054
-  _globals['_TENDER']._serialized_start=1057
-  _globals['_TENDER']._serialized_end=1279
-  _globals['_TENDER_KIND']._serialized_start=1164
-  _globals['_TENDER_KIND']._serialized_end=1279
-  _globals['_BOUNDINGBOX']._serialized_start=1281
-  _globals['_BOUNDINGBOX']._serialized_end=1354
-  _globals['_DETECTION']._serialized_start=1356
-  _globals['_DETECTION']._serialized_end=1479
-  _globals['_SUBMITDETECTIONREQUEST']._serialized_start=1482
-  _globals['_SUBMITDETECTIONREQUEST']._serialized_end=1759
-  _globals['_SUBMITDETECTIONREQUEST_ATTRIBUTESENTRY']._serialized_start=676
-  _globals['_SUBMITDETECTIONREQUEST_ATTRIBUTESENTRY']._serialized_end=725
-  _globals['_RULERESULT']._serialized_start=1761
-  _globals['_RULERESULT']._serialized_end=1845
-  _globals['_ASSESSMENT']._serialized_start=1847
-  _globals['_ASSESSMENT']._serialized_end=1963
-  _globals['_ALERT']._serialized_start=1966
-  _globals['_ALERT']._serialized_end=2329
-  _globals['_SUBMITEVENTREQUEST']._serialized_start=2331
-  _globals['_SUBMITEVENTREQUEST']._serialized_end=2390
-  _globals['_SUBMITEVENTRESPONSE']._serialized_start=2393
-  _globals['_SUBMITEVENTRESPONSE']._serialized_end=2593
-  _globals['_GETALERTREQUEST']._serialized_start=2595
-  _globals['_GETALERTREQUEST']._serialized_end=2624
-  _globals['_LISTALERTSREQUEST']._serialized_start=2626
-  _globals['_LISTALERTSREQUEST']._serialized_end=2723
-  _globals['_LISTALERTSRESPONSE']._serialized_start=2725
-  _globals['_LISTALERTSRESPONSE']._serialized_end=2807
-  _globals['_EVENTSERVICE']._serialized_start=2810
-  _globals['_EVENTSERVICE']._serialized_end=3145
+  _globals['_POSEVENT']._serialized_start=159
+  _globals['_POSEVENT']._serialized_end=874
+  _globals['_POSEVENT_ATTRIBUTESENTRY']._serialized_start=701
+  _globals['_POSEVENT_ATTRIBUTESENTRY']._serialized_end=750
+  _globals['_POSEVENT_TYPE']._serialized_start=752
+  _globals['_POSEVENT_TYPE']._serialized_end=874
+  _globals['_POSLINE']._serialized_start=877
+  _globals['_POSLINE']._serialized_end=1079
+  _globals['_TENDER']._serialized_start=1082
+  _globals['_TENDER']._serialized_end=1304
+  _globals['_TENDER_KIND']._serialized_start=1189
+  _globals['_TENDER_KIND']._serialized_end=1304
+  _globals['_BOUNDINGBOX']._serialized_start=1306
+  _globals['_BOUNDINGBOX']._serialized_end=1379
+  _globals['_DETECTION']._serialized_start=1381
+  _globals['_DETECTION']._serialized_end=1504
+  _globals['_SUBMITDETECTIONREQUEST']._serialized_start=1507
+  _globals['_SUBMITDETECTIONREQUEST']._serialized_end=1784
+  _globals['_SUBMITDETECTIONREQUEST_ATTRIBUTESENTRY']._serialized_start=701
+  _globals['_SUBMITDETECTIONREQUEST_ATTRIBUTESENTRY']._serialized_end=750
+  _globals['_RULERESULT']._serialized_start=1786
+  _globals['_RULERESULT']._serialized_end=1870
+  _globals['_ASSESSMENT']._serialized_start=1872
+  _globals['_ASSESSMENT']._serialized_end=1988
+  _globals['_ALERT']._serialized_start=1991
+  _globals['_ALERT']._serialized_end=2354
+  _globals['_SUBMITEVENTREQUEST']._serialized_start=2356
+  _globals['_SUBMITEVENTREQUEST']._serialized_end=2415
+  _globals['_SUBMITEVENTRESPONSE']._serialized_start=2418
+  _globals['_SUBMITEVENTRESPONSE']._serialized_end=2618
+  _globals['_STREAMEVENTSREQUEST']._serialized_start=2620
+  _globals['_STREAMEVENTSREQUEST']._serialized_end=2680
+  _globals['_STREAMEVENTSRESPONSE']._serialized_start=2683
+  _globals['_STREAMEVENTSRESPONSE']._serialized_end=2825
+  _globals['_GETALERTREQUEST']._serialized_start=2827
+  _globals['_GETALERTREQUEST']._serialized_end=2856
+  _globals['_LISTALERTSREQUEST']._serialized_start=2858
+  _globals['_LISTALERTSREQUEST']._serialized_end=2955
+  _globals['_LISTALERTSRESPONSE']._serialized_start=2957
+  _globals['_LISTALERTSRESPONSE']._serialized_end=3039
+  _globals['_EVENTSERVICE']._serialized_start=3042
+  _globals['_EVENTSERVICE']._serialized_end=3468
 # @@protoc_insertion_point(module_scope)

@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
 from google.type import money_pb2 as _money_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -239,6 +240,22 @@ class SubmitEventResponse(_message.Message):
     replayed: bool
     duplicate_of: str
     def __init__(self, event: _Optional[_Union[PosEvent, _Mapping]] = ..., assessment: _Optional[_Union[Assessment, _Mapping]] = ..., alert: _Optional[_Union[Alert, _Mapping]] = ..., clip_ids: _Optional[_Iterable[str]] = ..., replayed: _Optional[bool] = ..., duplicate_of: _Optional[str] = ...) -> None: ...
+
+class StreamEventsRequest(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: PosEvent
+    def __init__(self, event: _Optional[_Union[PosEvent, _Mapping]] = ...) -> None: ...
+
+class StreamEventsResponse(_message.Message):
+    __slots__ = ("event_id", "response", "error")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    response: SubmitEventResponse
+    error: _status_pb2.Status
+    def __init__(self, event_id: _Optional[str] = ..., response: _Optional[_Union[SubmitEventResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class GetAlertRequest(_message.Message):
     __slots__ = ("id",)

@@ -44,6 +44,11 @@ class EventServiceStub:
                 request_serializer=eventclip_dot_v1_dot_events__pb2.SubmitDetectionRequest.SerializeToString,
                 response_deserializer=eventclip_dot_v1_dot_events__pb2.SubmitEventResponse.FromString,
                 _registered_method=True)
+        self.StreamEvents = channel.stream_stream(
+                '/eventclip.v1.EventService/StreamEvents',
+                request_serializer=eventclip_dot_v1_dot_events__pb2.StreamEventsRequest.SerializeToString,
+                response_deserializer=eventclip_dot_v1_dot_events__pb2.StreamEventsResponse.FromString,
+                _registered_method=True)
         self.GetAlert = channel.unary_unary(
                 '/eventclip.v1.EventService/GetAlert',
                 request_serializer=eventclip_dot_v1_dot_events__pb2.GetAlertRequest.SerializeToString,
@@ -94,6 +99,21 @@ class EventServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamEvents(self, request_iterator, context):
+        """SubmitEvent for a stream of events, for POS gateways that send many:
+        one response per request, in the order the requests were sent, with
+        `event_id` repeated. Up to 64 events of a stream are scored at once and
+        the server takes no more until the oldest answer is sent: a client that
+        stops reading answers stops the server's work on its stream, and once
+        gRPC's flow-control windows are full, its own writes wait (nothing is
+        queued without bound). An event that fails gets `error` (the google.rpc.Status SubmitEvent
+        would have returned: INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, ...) and
+        the stream goes on; idempotent by event_id exactly as SubmitEvent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetAlert(self, request, context):
         """One alert. NOT_FOUND for an unknown id.
         """
@@ -120,6 +140,11 @@ def add_EventServiceServicer_to_server(servicer, server):
                     servicer.SubmitDetection,
                     request_deserializer=eventclip_dot_v1_dot_events__pb2.SubmitDetectionRequest.FromString,
                     response_serializer=eventclip_dot_v1_dot_events__pb2.SubmitEventResponse.SerializeToString,
+            ),
+            'StreamEvents': grpc.stream_stream_rpc_method_handler(
+                    servicer.StreamEvents,
+                    request_deserializer=eventclip_dot_v1_dot_events__pb2.StreamEventsRequest.FromString,
+                    response_serializer=eventclip_dot_v1_dot_events__pb2.StreamEventsResponse.SerializeToString,
             ),
             'GetAlert': grpc.unary_unary_rpc_method_handler(
                     servicer.GetAlert,
@@ -186,6 +211,33 @@ class EventService:
             '/eventclip.v1.EventService/SubmitDetection',
             eventclip_dot_v1_dot_events__pb2.SubmitDetectionRequest.SerializeToString,
             eventclip_dot_v1_dot_events__pb2.SubmitEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamEvents(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/eventclip.v1.EventService/StreamEvents',
+            eventclip_dot_v1_dot_events__pb2.StreamEventsRequest.SerializeToString,
+            eventclip_dot_v1_dot_events__pb2.StreamEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,
