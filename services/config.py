@@ -220,6 +220,31 @@ class MqttConfig(_Strict):
     topic_prefix: str = Field("eventclip", min_length=1, pattern=r"^[^#+]+$")
 
 
+class WebhookConfig(_Strict):
+    """One webhook receiver (eventclip.notifications)."""
+
+    #: http(s)://... that accepts a POST of the JSON.
+    url: str = Field(pattern=r"^https?://[^\s/]+")
+    #: HMAC-SHA256 key of X-Eventclip-Signature; shared with the receiver only.
+    secret: SecretStr = Field(min_length=16)
+    #: What it is told of: "alert" (raised) and/or "clip" (READY or FAILED).
+    events: list[Literal["alert", "clip"]] = Field(default_factory=lambda: ["alert", "clip"])
+
+
+class NotificationsConfig(_Strict):
+    """Who is told of alerts and clips (eventclip.notifications)."""
+
+    #: Publish on the ``mqtt:`` broker (when one is configured).
+    mqtt: bool = True
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    #: Per webhook POST, seconds.
+    timeout_seconds: float = Field(5.0, gt=0)
+    #: POSTs of one notification before it is given up.
+    max_attempts: int = Field(5, ge=1, le=20)
+    #: Notifications waiting per receiver before the oldest is dropped.
+    queue_size: int = Field(1000, ge=2)
+
+
 class GatewayConfig(_Strict):
     """What the REST gateway accepts from browsers and clients."""
 
@@ -313,8 +338,9 @@ class Settings(BaseSettings):
     detections: DetectionsConfig = DetectionsConfig()
     #: Detections from Frigate over MQTT; off when unset.
     frigate: FrigateConfig | None = None
-    #: POS events over MQTT; off when unset.
+    #: POS events over MQTT (and notifications there); off when unset.
     mqtt: MqttConfig | None = None
+    notifications: NotificationsConfig = NotificationsConfig()
     #: Allowlist of plugin names to load; None loads every installed plugin.
     plugins: list[str] | None = None
     #: Seconds a plugin hook may run before it is abandoned.

@@ -103,7 +103,8 @@ class ClipJobs:
     ``logs``: where window logs are kept. ``cutter``: has the buffer cut
     windows that are wholly past (None: every window is read).
     ``backoff_seconds``: delay before the second attempt (doubles each time).
-    ``clock``: the wall clock (tests only).
+    ``clock``: the wall clock (tests only). ``on_finished``: told of each
+    clip that ends READY or FAILED (the notifications).
     """
 
     def __init__(
@@ -117,8 +118,11 @@ class ClipJobs:
         cutter: WindowCutter | None = None,
         backoff_seconds: float = 1.0,
         clock: Callable[[], datetime] = utcnow,
+        on_finished: Callable[[ClipRecord], None] | None = None,
     ) -> None:
         self.store = store
+        #: Told of each clip that ends READY or FAILED (must not block).
+        self.on_finished = on_finished
         self.logs = logs
         self._storage = storage
         self._reader = reader
@@ -166,6 +170,8 @@ class ClipJobs:
                         await asyncio.sleep(delay)
                     record = await self._attempt(record)
                 span.set_attribute("eventclip.clip_state", record.state)
+                if self.on_finished is not None and record.state in (READY, FAILED):
+                    self.on_finished(record)
             except asyncio.CancelledError:
                 span.set_attribute("eventclip.clip_state", "INTERRUPTED")
                 raise

@@ -42,6 +42,7 @@ from eventclip.clipper.store import ClipStore, StateConflict, new_clip_id
 from eventclip.clipper.window_reader import WindowReader
 from eventclip.config import ConfigError, Settings
 from eventclip.errors import FailedPrecondition, InvalidArgument, NotFound, OutOfRange
+from eventclip.notifications import Notifier
 from eventclip.pagination import PageCursor
 from eventclip.rpc import Registration, grpc_method, open_channel, start_server
 from eventclip.run_marker import RunMarker
@@ -448,6 +449,7 @@ class RunningClipper:
     sweeper: RetentionSweeper
     port: int
     running: RunMarker
+    notifier: Notifier
     name: str = "clipper"
 
     async def stop(self, grace: float) -> None:
@@ -456,6 +458,7 @@ class RunningClipper:
         await asyncio.gather(
             self.server.stop(grace), self.clipper.jobs.stop(grace), self.sweeper.stop()
         )
+        await self.notifier.close(min(grace, 2.0))
         await asyncio.gather(*(channel.close() for channel in self.channels))
         await asyncio.to_thread(self.clipper.store.close)
         await asyncio.to_thread(self.running.clear)
@@ -498,6 +501,7 @@ async def start(settings: Settings) -> RunningClipper:
     for clip_id in await asyncio.to_thread(logs.remove_except, unfinished):
         log.info("removed the window log of finished clip %s", clip_id)
     window_reader = WindowReader(buffer_channel, utcnow)
+    notifier = Notifier(settings.notifications, settings.mqtt)
     jobs = MemoryJobQueue(
         ClipJobs(
             store,
@@ -506,6 +510,7 @@ async def start(settings: Settings) -> RunningClipper:
             logs,
             max_attempts=settings.clips.max_attempts,
             cutter=window_reader,
+            on_finished=lambda record: notifier.clip(messages.clip_message(record)),
         )
     )
     evidence = EvidenceExporter(
@@ -529,10 +534,11 @@ async def start(settings: Settings) -> RunningClipper:
         await asyncio.gather(*(channel.close() for channel in channels))
         store.close()
         raise
+    notifier.start()
     await jobs.resume()
     sweeper = RetentionSweeper(
         store, storage, interval_seconds=settings.retention.sweep_interval_seconds
     )
     sweeper.start()
     log.info("clipper listening on port %d", port)
-    return RunningClipper(server, clipper, channels, sweeper, port, running)
+    return RunningClipper(server, clipper, channels, sweeper, port, running, notifier)

@@ -51,6 +51,7 @@ from eventclip.events.plugins import PluginLoadError, PluginRunner, create_plugi
 from eventclip.events.pos_mqtt import PosEventSubscriber
 from eventclip.events.store import EventStore
 from eventclip.events.streaming import answers_in_order
+from eventclip.notifications import Notifier
 from eventclip.pagination import PageCursor
 from eventclip.retry import Backoff, retry_async
 from eventclip.rpc import Registration, grpc_method, internal_error, open_channel, start_server
@@ -80,8 +81,11 @@ class EventProcessor:
         runner: PluginRunner,
         clips: ClipRequester,
         rule_options: Mapping[str, BaseModel | Mapping[str, Any]] | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.settings = settings
+        #: Told of each alert raised (eventclip.notifications).
+        self.notifier = notifier
         #: Each rule plugin's validated options (plugin_options.rule_options).
         self.rule_options = dict(rule_options or {})
         self.store = store
@@ -178,6 +182,8 @@ class EventProcessor:
             alert = await self._raise_alert(event, assessment)
         response.alert.CopyFrom(messages.alert_message(alert, event))
         response.clip_ids.extend(alert.clip_ids)
+        if self.notifier is not None:
+            self.notifier.alert(response.alert)
         return response
 
     async def restore_incidents(self) -> int:
@@ -445,6 +451,8 @@ class EventsService:
             await self.detectors.stop()
         await self.server.stop(grace)
         await self.processor.clips.stop()
+        if self.processor.notifier is not None:
+            await self.processor.notifier.close(min(grace, 2.0))
         await asyncio.to_thread(self.processor.store.close)
 
 
@@ -481,7 +489,8 @@ async def start(
         )
     store = await asyncio.to_thread(EventStore.open, settings.effective_database_url)
     clips = ClipRequester(settings, store, clip_retry or ClipRetryPolicy())
-    processor = EventProcessor(settings, store, runner, clips, chosen_rules)
+    notifier = Notifier(settings.notifications, settings.mqtt)
+    processor = EventProcessor(settings, store, runner, clips, chosen_rules, notifier)
     if open_incidents := await processor.restore_incidents():
         log.info("%d detection incident(s) still open from before the start", open_incidents)
     try:
@@ -501,6 +510,7 @@ async def start(
         await asyncio.to_thread(store.close)
         raise
     clips.start()
+    notifier.start()
     detectors = None
     if chosen_detectors:
         detectors = Detectors(
